@@ -1,0 +1,102 @@
+/**
+ * Every error and warning this library produces carries a stable `code`. Match on `code`, never on the
+ * message text: messages name host:port and the evidence, and may gain detail between versions.
+ */
+export const ErrorCodes = {
+  /** An option failed validation at construction. */
+  CONFIG_INVALID: 'PGG_CONFIG_INVALID',
+  /** The guard destroyed the socket under a query: the kernel or a probe showed the peer is gone. */
+  CONNECTION_EVICTED: 'PGG_CONNECTION_EVICTED',
+  /** Every configured host was tried and none could serve the requested session attributes. */
+  NO_HOST_AVAILABLE: 'PGG_NO_HOST_AVAILABLE',
+  /** A new connection was refused because its host is fenced (split-brain: a stale writable primary). */
+  HOST_FENCED: 'PGG_HOST_FENCED',
+  /** The server a connection reached does not satisfy targetSessionAttrs. */
+  WRONG_ROLE: 'PGG_WRONG_ROLE',
+  /** Warning: the FFI (koffi) did not load; keepalive count/interval and TCP_USER_TIMEOUT are not set. */
+  FFI_UNAVAILABLE: 'PGG_FFI_UNAVAILABLE',
+  /** Warning: a setsockopt call failed on a pooled socket. */
+  SOCKET_OPTION_FAILED: 'PGG_SOCKET_OPTION_FAILED',
+  /** Warning: a client was held longer than leakDetectionThresholdMs. */
+  LEAK_DETECTED: 'PGG_LEAK_DETECTED',
+  /** Warning: an idle client failed and the pool had no 'error' listener (pg.Pool would have crashed). */
+  IDLE_CLIENT_ERROR: 'PGG_IDLE_CLIENT_ERROR',
+} as const
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
+
+/** Base class of every error this library throws or passes to a callback. */
+export class PoolGuardError extends Error {
+  readonly code: ErrorCode
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(`pg-pool-guard: ${message}`, options)
+    this.name = new.target.name
+    this.code = code
+  }
+}
+
+export class ConfigError extends PoolGuardError {
+  constructor(message: string) {
+    super(ErrorCodes.CONFIG_INVALID, message)
+  }
+}
+
+/** Thrown into the query that was running on a socket the guard destroyed. */
+export class ConnectionEvictedError extends PoolGuardError {
+  constructor(
+    readonly reason: string,
+    readonly host: string,
+    readonly port: number,
+    readonly evidence: string
+  ) {
+    super(ErrorCodes.CONNECTION_EVICTED, `connection to ${host}:${port} evicted (${reason}): ${evidence}`)
+  }
+}
+
+/** One attempt made while choosing a host, as reported in NoHostAvailableError. */
+export interface HostAttempt {
+  host: string
+  port: number
+  /** Why the host was not used: an error message or a role mismatch. */
+  rejected: string
+}
+
+export class NoHostAvailableError extends PoolGuardError {
+  constructor(
+    readonly targetSessionAttrs: string,
+    readonly attempts: HostAttempt[]
+  ) {
+    const tried = attempts.map((a) => `${a.host}:${a.port} (${a.rejected})`).join('; ')
+    super(ErrorCodes.NO_HOST_AVAILABLE, `no host satisfies target_session_attrs=${targetSessionAttrs}; tried ${tried}`)
+  }
+}
+
+export class HostFencedError extends PoolGuardError {
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    readonly why: string
+  ) {
+    super(ErrorCodes.HOST_FENCED, `${host}:${port} is fenced: ${why}`)
+  }
+}
+
+export class WrongRoleError extends PoolGuardError {
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    readonly wanted: string,
+    readonly found: string
+  ) {
+    super(ErrorCodes.WRONG_ROLE, `${host}:${port} is ${found}, wanted ${wanted}`)
+  }
+}
+
+/** Emits a process warning once per code (or per code+key), so a misconfigured fleet does not flood logs. */
+const warned = new Set<string>()
+export function warnOnce(code: ErrorCode, message: string, key = ''): void {
+  const k = `${code}:${key}`
+  if (warned.has(k)) return
+  warned.add(k)
+  process.emitWarning(`pg-pool-guard: ${message}`, { code })
+}

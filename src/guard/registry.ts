@@ -1,0 +1,127 @@
+/**
+ * One record per pooled client. A record changes state only through `setState`, which is where metrics
+ * and listeners hear about it (principle: one state per connection, changed in one place).
+ */
+import { readlinkSync } from 'node:fs'
+import type { Socket } from 'node:net'
+import type { Client } from 'pg'
+import type { SocketOptionsReport } from '../socket/harden'
+
+export type ConnState = 'connecting' | 'idle' | 'in-use' | 'evicting' | 'closed'
+
+export interface ConnRecord {
+  /** Sequential per guard, stable for the life of the client. */
+  readonly id: number
+  readonly client: Client
+  socket: Socket | undefined
+  state: ConnState
+  configuredHost: string
+  configuredPort: number
+  remoteAddress: string | null
+  remotePort: number | null
+  localAddress: string | null
+  localPort: number | null
+  family: 'IPv4' | 'IPv6' | null
+  fd: number | null
+  /** Socket inode, from /proc/self/fd/<fd> -> socket:[inode]; the key into /proc/net/tcp. */
+  inode: number | null
+  backendPid: number | null
+  socketOptions: SocketOptionsReport | null
+  createdAt: number
+  lastAcquiredAt: number | null
+  lastReleasedAt: number | null
+  uses: number
+  /** Stack of the code that acquired it, kept only when leak detection is on. */
+  acquiredStack: string | null
+  leakReported: boolean
+}
+
+/** A record as `snapshot()` returns it: plain data, no client or socket object, no secrets. */
+export type ConnSnapshot = Omit<ConnRecord, 'client' | 'socket' | 'acquiredStack' | 'leakReported'>
+
+export type StateListener = (rec: ConnRecord, from: ConnState) => void
+
+export class Registry {
+  private readonly byClient = new Map<Client, ConnRecord>()
+  private nextId = 1
+  private readonly listeners: StateListener[] = []
+
+  onStateChange(listener: StateListener): void {
+    this.listeners.push(listener)
+  }
+
+  add(client: Client, configuredHost: string, configuredPort: number, now: number): ConnRecord {
+    const rec: ConnRecord = {
+      id: this.nextId++,
+      client,
+      socket: undefined,
+      state: 'connecting',
+      configuredHost,
+      configuredPort,
+      remoteAddress: null,
+      remotePort: null,
+      localAddress: null,
+      localPort: null,
+      family: null,
+      fd: null,
+      inode: null,
+      backendPid: null,
+      socketOptions: null,
+      createdAt: now,
+      lastAcquiredAt: null,
+      lastReleasedAt: null,
+      uses: 0,
+      acquiredStack: null,
+      leakReported: false,
+    }
+    this.byClient.set(client, rec)
+    return rec
+  }
+
+  get(client: Client): ConnRecord | undefined {
+    return this.byClient.get(client)
+  }
+
+  setState(rec: ConnRecord, state: ConnState): void {
+    const from = rec.state
+    if (from === state || from === 'closed') return
+    rec.state = state
+    if (state === 'closed') this.byClient.delete(rec.client)
+    for (const l of this.listeners) l(rec, from)
+  }
+
+  records(): ConnRecord[] {
+    return [...this.byClient.values()]
+  }
+
+  snapshot(): ConnSnapshot[] {
+    return this.records().map(toSnapshot)
+  }
+}
+
+export function toSnapshot(rec: ConnRecord): ConnSnapshot {
+  const { client: _c, socket: _s, acquiredStack: _a, leakReported: _l, ...rest } = rec
+  return { ...rest, socketOptions: rec.socketOptions && { ...rec.socketOptions } }
+}
+
+/** Fill the socket identity fields once the TCP connection is up. */
+export function recordSocket(rec: ConnRecord, socket: Socket, fd: number | undefined): void {
+  rec.socket = socket
+  rec.remoteAddress = socket.remoteAddress ?? null
+  rec.remotePort = socket.remotePort ?? null
+  rec.localAddress = socket.localAddress ?? null
+  rec.localPort = socket.localPort ?? null
+  rec.family = (socket.remoteFamily as 'IPv4' | 'IPv6' | undefined) ?? null
+  rec.fd = fd ?? null
+  rec.inode = fd === undefined ? null : socketInode(fd)
+}
+
+/** /proc/self/fd/N links to "socket:[inode]" on Linux; null elsewhere or if the fd is gone. */
+export function socketInode(fd: number): number | null {
+  try {
+    const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))
+    return m ? Number(m[1]) : null
+  } catch {
+    return null
+  }
+}
