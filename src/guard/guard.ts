@@ -4,6 +4,7 @@
  * kept-warm idle clients). All its timers are unref'd and stop when the pool ends.
  */
 import { EventEmitter } from 'node:events'
+import { inspect } from 'node:util'
 import type { Client, Pool as PgPool, PoolClient } from 'pg'
 import { ErrorCodes, warnOnce } from '../errors'
 import { type GuardOptions, type ResolvedGuardOptions, resolveGuardOptions } from '../options'
@@ -68,7 +69,10 @@ export class Guard extends EventEmitter<GuardEvents> {
 
   /** One row per pooled client: where its socket goes, its kernel identity and its state. No secrets. */
   snapshot(): ConnSnapshot[] {
-    return this.registry.snapshot()
+    // pg-pool drops a client from its list at once and emits 'remove' only after the socket closed;
+    // the snapshot follows the pool's list so that it agrees with totalCount.
+    const members = new Set(clientsOf(this.pool))
+    return this.registry.snapshot((rec) => members.has(rec.client))
   }
 
   private track(client: Client): ConnRecord {
@@ -175,6 +179,11 @@ export class Guard extends EventEmitter<GuardEvents> {
         this.warming--
       })
     }
+  }
+
+  /** A summary: the guard holds the pool and its clients, whose options may carry credentials. */
+  [inspect.custom](): string {
+    return `Guard { connections: ${this.snapshot().length}, stopped: ${this.stopped} }`
   }
 
   /** Stops every timer; called when the pool ends. */

@@ -94,8 +94,8 @@ export class Registry {
     return [...this.byClient.values()]
   }
 
-  snapshot(): ConnSnapshot[] {
-    return this.records().map(toSnapshot)
+  snapshot(filter: (rec: ConnRecord) => boolean = () => true): ConnSnapshot[] {
+    return this.records().filter(filter).map(toSnapshot)
   }
 }
 

@@ -19,6 +19,7 @@ export class Pool extends pg.Pool {
     const { guard: guardOptions, rest } = splitConfig(config)
     resolveGuardOptions(guardOptions) // throw on bad options before pg-pool sets anything up
     super(rest)
+    hideCredentials(this.options)
     this.guard = new Guard(this, guardOptions)
   }
 }
@@ -32,6 +33,16 @@ export function guard(pool: pg.Pool, options?: GuardOptions): Guard {
     throw new TypeError('pg-pool-guard: guard() needs a pg.Pool instance')
   }
   return new Guard(pool, options)
+}
+
+/**
+ * pg-pool makes options.password non-enumerable so that logging the pool does not print it; a connection
+ * string carries the same password, so it gets the same treatment (reading it still works).
+ */
+function hideCredentials(options: object): void {
+  if (Object.prototype.hasOwnProperty.call(options, 'connectionString')) {
+    Object.defineProperty(options, 'connectionString', { enumerable: false })
+  }
 }
 
 /** Copy the config without `guard`, keeping property descriptors (a non-enumerable password stays hidden). */

@@ -7,7 +7,7 @@
  * binaries ship only initdb, pg_ctl and postgres. Admin work goes over each server's Unix socket, so it
  * keeps working while a test blackholes the TCP address.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { chownSync, createWriteStream, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, copyFileSync, lstatSync, chmodSync } from 'node:fs'
@@ -42,8 +42,11 @@ export interface ClusterOptions {
   binaries?: BinariesChoice
   /** Extra postgresql.conf settings for every server. */
   settings?: Record<string, string | number | boolean>
-  /** TLS: paths to a server certificate and key (PEM); enables ssl = on. */
-  tls?: { certFile: string; keyFile: string }
+  /**
+   * ssl = on, with a certificate and key (PEM files) or, with `true`, a self-signed pair made by the
+   * openssl command. Clients then connect with `ssl: { rejectUnauthorized: false }`. @default false
+   */
+  tls?: boolean | { certFile: string; keyFile: string }
 }
 
 export type ServerRole = 'primary' | 'standby' | 'stopped'
@@ -294,7 +297,7 @@ export class Cluster {
   /** The per-server settings file, rewritten on every clone (the copy brings the primary's). */
   private writeServerConf(server: PgServer, extra: Record<string, string | number | boolean>): void {
     const listen = [server.host, ...(this.options.ipv6 ? ['::1'] : [])].join(',')
-    const tls = this.options.tls
+    const tls = this.tlsFiles()
     const settings: Record<string, string | number | boolean> = {
       listen_addresses: listen,
       port: server.port,
@@ -344,6 +347,29 @@ export class Cluster {
     this.chown(server.dataDir, true)
     await server.start(/ready to accept read-only connections/)
     server.role = 'standby'
+  }
+
+  private tlsFilesMade: { certFile: string; keyFile: string } | undefined
+
+  private tlsFiles(): { certFile: string; keyFile: string } | undefined {
+    const tls = this.options.tls
+    if (!tls) return undefined
+    if (tls !== true) return tls
+    if (!this.tlsFilesMade) {
+      const certFile = join(this.baseDir, 'server.crt')
+      const keyFile = join(this.baseDir, 'server.key')
+      try {
+        execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=pg-pool-guard-test',
+          '-keyout', keyFile, '-out', certFile], { stdio: 'pipe' })
+      } catch (err) {
+        throw new PoolGuardError(ErrorCodes.CONFIG_INVALID, `tls: true needs the openssl command to make a certificate: ${(err as Error).message}`)
+      }
+      chmodSync(keyFile, 0o600)
+      this.chown(keyFile)
+      this.chown(certFile)
+      this.tlsFilesMade = { certFile, keyFile }
+    }
+    return this.tlsFilesMade
   }
 
   private chown(path: string, recursive = false): void {

@@ -309,7 +309,7 @@ describe('drop-in fidelity with pg.Pool (same trace on real PostgreSQL)', () => 
     assert.ok(pool instanceof pg.Pool)
     assert.equal(pool.options.max, 3)
     assert.equal(pool.options.idleTimeoutMillis, 10000)
-    assert.equal((pool.options as Record<string, unknown>).guard, undefined, 'guard options are not passed to pg')
+    assert.equal((pool.options as unknown as Record<string, unknown>).guard, undefined, 'guard options are not passed to pg')
     assert.equal(Object.keys(pool.options).includes('password'), false, 'password stays non-enumerable as in pg-pool')
     assert.equal(pool.guard.options.keepAliveIdleMs, 2000)
     await pool.end()
