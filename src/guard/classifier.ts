@@ -1,0 +1,307 @@
+/**
+ * The pure heart of the guard: (pooled sockets, their kernel samples, what we remembered last tick, probe
+ * results, now) -> verdicts with evidence, the new memory, and which hosts to probe. No I/O, no clock.
+ *
+ * Rules (each verdict names its evidence):
+ * - zombie-unacked: data outstanding, RTO retransmissions, no ACK for stallMs.
+ * - zombie-keepalive: no data outstanding, >= 2 keepalive probes unanswered (the first went a full interval).
+ * - host consensus: sockets are grouped by remote endpoint. A stalled socket condemns its whole group only
+ *   when no socket of the group is progressing (an ACK or data within stallMs, or a live probe): a dead host
+ *   silences every socket at once, a lossy link does not. A lone active socket needs one more retransmission
+ *   (lossy links stall single sockets often; a dead host keeps stalling them). A stalled socket whose
+ *   siblings progress is left alone until stallHardLimitMs.
+ * - peer-closed: CLOSE_WAIT / LAST_ACK / CLOSING seen for graceMs while the pool still holds the client.
+ * - vanished: the kernel no longer has the socket (state CLOSE, no handle, fd reused) for graceMs.
+ * - host-unresponsive: a probe of the host failed — the kernel cannot see a hang behind a proxy that keeps
+ *   ACKing, or a frozen server process. Probes are requested for queries waiting past probeAfterMs with no
+ *   data and no kernel evidence, and on kernel suspicion (a retransmission with no progress in the group).
+ * - Safety: a socket that received data within stallMs is alive at the application level and is never
+ *   condemned, except for peer-closed and vanished, where the kernel's word is final.
+ */
+import { TcpState } from '../socket/tcp-info'
+import type { KernelSample } from './sample'
+
+export type VerdictKind = 'zombie-unacked' | 'zombie-keepalive' | 'host-dead' | 'peer-closed' | 'vanished' | 'host-unresponsive'
+
+export interface ClassifierOptions {
+  stallMs: number
+  minRetransmits: number
+  stallHardLimitMs: number
+  probeAfterMs: number
+  graceMs: number
+  keepAliveIdleMs: number
+}
+
+export interface SocketInput {
+  id: number
+  /** Remote endpoint, "ip:port" (IPv4-mapped addresses normalized). */
+  endpoint: string
+  inUse: boolean
+  queryInFlight: boolean
+  /** Undefined when no sample could be taken. */
+  sample: KernelSample | undefined
+  /** Why the kernel has no such socket any more (no handle, fd reused, row missing), or null. */
+  gone: string | null
+}
+
+/** What the classifier remembers about a socket between ticks. */
+export interface SocketMemory {
+  bytesReceived: bigint | null
+  bytesAcked: bigint | null
+  txQueue: number | null
+  retransmits: number
+  /** Last time the socket showed progress we could measure from /proc (changes in tx_queue, retransmits). */
+  progressAt: number | null
+  /** First seen with data outstanding and no ACK progress (backdated by the RTO schedule). */
+  stallSince: number | null
+  inFlightSince: number | null
+  closedSince: number | null
+  goneSince: number | null
+}
+
+export interface ProbeResult {
+  endpoint: string
+  alive: boolean
+  startedAt: number
+  finishedAt: number
+  error?: string
+}
+
+export interface ClassifyInput {
+  now: number
+  sockets: SocketInput[]
+  memory: ReadonlyMap<number, SocketMemory>
+  /** Latest finished probe per endpoint. */
+  probes: ReadonlyMap<string, ProbeResult>
+  options: ClassifierOptions
+}
+
+export interface Verdict {
+  id: number
+  kind: VerdictKind
+  endpoint: string
+  evidence: string
+  /** When the first evidence appeared (estimate), for time-to-eviction. */
+  firstEvidenceAt: number
+}
+
+export interface HostSummary {
+  endpoint: string
+  sockets: number
+  active: number
+  progressing: number
+  stalled: number
+  dead: boolean
+}
+
+export interface ClassifyOutput {
+  verdicts: Verdict[]
+  memory: Map<number, SocketMemory>
+  /** Endpoints that deserve a probe now (the caller rate-limits). */
+  probe: { endpoint: string; why: string }[]
+  hosts: HostSummary[]
+}
+
+const CLOSED_BY_PEER = new Set<number>([TcpState.CLOSE_WAIT, TcpState.LAST_ACK, TcpState.CLOSING])
+
+interface Assessed {
+  s: SocketInput
+  mem: SocketMemory
+  progressing: boolean
+  receivedDataRecently: boolean
+  /** ms with unacked data and no ACK, or 0. */
+  stallMs: number
+  stalledUnacked: boolean
+  stalledKeepalive: boolean
+  suspicious: boolean
+  own?: Omit<Verdict, 'id' | 'endpoint'>
+}
+
+export function classify(input: ClassifyInput): ClassifyOutput {
+  const { now, options: o } = input
+  const memory = new Map<number, SocketMemory>()
+  const assessed = input.sockets.map((s) => {
+    const a = assess(s, input.memory.get(s.id), now, o)
+    memory.set(s.id, a.mem)
+    return a
+  })
+
+  const groups = new Map<string, Assessed[]>()
+  for (const a of assessed) {
+    const g = groups.get(a.s.endpoint)
+    if (g) g.push(a)
+    else groups.set(a.s.endpoint, [a])
+  }
+
+  const verdicts: Verdict[] = []
+  const probe: { endpoint: string; why: string }[] = []
+  const hosts: HostSummary[] = []
+  for (const [endpoint, group] of groups) {
+    const probeResult = input.probes.get(endpoint)
+    const probeAlive = probeResult?.alive === true && now - probeResult.finishedAt < o.stallMs
+    const progressing = group.filter((a) => a.progressing).length + (probeAlive ? 1 : 0)
+    const active = group.filter((a) => a.s.queryInFlight || a.stallMs > 0 || (a.s.sample?.probes ?? 0) > 0).length
+    const lone = active <= 1
+    const stalled = group.filter((a) => a.stalledKeepalive || (a.stalledUnacked && a.s.sample!.retransmits >= o.minRetransmits + (lone ? 1 : 0)))
+    const dead = stalled.length > 0 && progressing === 0
+    hosts.push({ endpoint, sockets: group.length, active, progressing, stalled: stalled.length, dead })
+
+    const condemned = new Set<number>()
+    const add = (a: Assessed, v: Omit<Verdict, 'id' | 'endpoint'>): void => {
+      if (condemned.has(a.s.id)) return
+      condemned.add(a.s.id)
+      verdicts.push({ id: a.s.id, endpoint, ...v })
+    }
+    // Definitive kernel states first.
+    for (const a of group) if (a.own) add(a, a.own)
+
+    const consensus = `${progressing}/${group.length} sockets to ${endpoint} progressing`
+    if (dead) {
+      const lead = stalled[0]
+      const leadEvidence = describeStall(lead, o)
+      for (const a of stalled) add(a, { kind: a.stalledKeepalive ? 'zombie-keepalive' : 'zombie-unacked', evidence: `${describeStall(a, o)}, ${consensus}`, firstEvidenceAt: firstEvidence(a, now, o) })
+      for (const a of group) {
+        add(a, { kind: 'host-dead', evidence: `host ${endpoint} is dead: socket #${lead.s.id} has ${leadEvidence}, ${consensus}`, firstEvidenceAt: firstEvidence(lead, now, o) })
+      }
+    } else {
+      for (const a of group) {
+        if (a.stalledUnacked && a.stallMs >= o.stallHardLimitMs) {
+          add(a, { kind: 'zombie-unacked', evidence: `${describeStall(a, o)}, hard limit ${fmt(o.stallHardLimitMs)} reached although ${consensus}`, firstEvidenceAt: firstEvidence(a, now, o) })
+        }
+      }
+    }
+
+    // A failed probe condemns every socket of the host that has not shown data since the probe began.
+    if (probeResult && !probeResult.alive && probeResult.finishedAt >= now - o.graceMs * 2) {
+      for (const a of group) {
+        const waited = a.mem.inFlightSince === null ? '' : `, a query waited ${fmt(now - a.mem.inFlightSince)} with no data`
+        add(a, {
+          kind: 'host-unresponsive',
+          evidence: `probe of ${endpoint} failed after ${fmt(probeResult.finishedAt - probeResult.startedAt)} (${probeResult.error ?? 'no answer'})${waited}`,
+          firstEvidenceAt: a.mem.inFlightSince ?? probeResult.startedAt,
+        })
+      }
+    }
+
+    // Safety: never condemn a socket that received data recently (except definitive kernel states).
+    for (let i = verdicts.length - 1; i >= 0; i--) {
+      const v = verdicts[i]
+      if (v.endpoint !== endpoint || v.kind === 'peer-closed' || v.kind === 'vanished') continue
+      const a = group.find((x) => x.s.id === v.id)!
+      if (a.receivedDataRecently) verdicts.splice(i, 1)
+    }
+
+    if (!dead) {
+      const suspicious = group.find((a) => a.suspicious)
+      if (suspicious && progressing === 0) probe.push({ endpoint, why: `socket #${suspicious.s.id}: ${describeStall(suspicious, o)}` })
+      const waiting = group.find((a) => waitedWithoutData(a, now, o))
+      if (waiting && !suspicious) {
+        probe.push({ endpoint, why: `socket #${waiting.s.id}: query in flight ${fmt(now - waiting.mem.inFlightSince!)} with no data and no kernel evidence` })
+      }
+    }
+  }
+  return { verdicts, memory, probe, hosts }
+}
+
+function assess(s: SocketInput, prev: SocketMemory | undefined, now: number, o: ClassifierOptions): Assessed {
+  const k = s.sample
+  const mem: SocketMemory = {
+    bytesReceived: k?.bytesReceived ?? null,
+    bytesAcked: k?.bytesAcked ?? null,
+    txQueue: k?.txQueue ?? null,
+    retransmits: k?.retransmits ?? 0,
+    progressAt: prev?.progressAt ?? null,
+    stallSince: null,
+    inFlightSince: s.queryInFlight ? (prev?.inFlightSince ?? now) : null,
+    closedSince: null,
+    goneSince: null,
+  }
+  const base = { s, mem, progressing: false, receivedDataRecently: false, stallMs: 0, stalledUnacked: false, stalledKeepalive: false, suspicious: false }
+
+  const goneWhy = s.gone ?? (k?.state === TcpState.CLOSE ? 'state CLOSE' : null)
+  if (goneWhy) {
+    mem.goneSince = prev?.goneSince ?? now
+    const own = now - mem.goneSince >= o.graceMs
+      ? { kind: 'vanished' as const, evidence: `the kernel no longer has this socket (${goneWhy}) for ${fmt(now - mem.goneSince)}`, firstEvidenceAt: mem.goneSince }
+      : undefined
+    return { ...base, own }
+  }
+  if (!k) return base
+
+  if (CLOSED_BY_PEER.has(k.state)) {
+    mem.closedSince = prev?.closedSince ?? now
+    const own = now - mem.closedSince >= o.graceMs
+      ? { kind: 'peer-closed' as const, evidence: `the peer closed the connection (${stateLabel(k.state)} for ${fmt(now - mem.closedSince)})`, firstEvidenceAt: mem.closedSince }
+      : undefined
+    return { ...base, own }
+  }
+
+  let progressing: boolean
+  let receivedDataRecently: boolean
+  let stallMs = 0
+  let ackAdvanced: boolean
+  if (k.source === 'tcp_info') {
+    const gotBytes = prev?.bytesReceived != null && k.bytesReceived != null && k.bytesReceived > prev.bytesReceived
+    ackAdvanced = prev?.bytesAcked != null && k.bytesAcked != null && k.bytesAcked > prev.bytesAcked
+    receivedDataRecently = gotBytes || (k.msSinceDataRecv ?? Infinity) < o.stallMs
+    progressing = receivedDataRecently || ackAdvanced || (k.msSinceAck ?? Infinity) < o.stallMs
+  } else {
+    // /proc gives no timings: progress is a change we saw between two reads.
+    ackAdvanced = prev != null && (k.txQueue !== prev.txQueue || k.retransmits < prev.retransmits)
+    if (ackAdvanced) mem.progressAt = now
+    progressing = mem.progressAt !== null && now - mem.progressAt < o.stallMs
+    receivedDataRecently = false
+  }
+  if (k.outstanding && !ackAdvanced) {
+    // The stall began at least as long ago as the RTO schedule says: n retransmissions take
+    // base x (2^n - 1), base being the RTO before backoff. We may first see it several RTOs in.
+    mem.stallSince = prev?.stallSince ?? now - rtoElapsedMs(k)
+    stallMs = Math.min(now - mem.stallSince, k.msSinceAck ?? Infinity)
+  }
+  const stalledUnacked = k.outstanding && k.retransmits >= o.minRetransmits && stallMs >= o.stallMs && !progressing
+  const stalledKeepalive = !k.outstanding && k.probes >= 2 && !progressing
+  // Keepalive needs no early suspicion: two unanswered probes are already a stall.
+  const suspicious = k.outstanding && k.retransmits >= 1 && !progressing
+  return { ...base, progressing, receivedDataRecently, stallMs, stalledUnacked, stalledKeepalive, suspicious }
+}
+
+/** Minimum time the oldest unacked segment has waited, given its retransmission count and the RTO. */
+export function rtoElapsedMs(k: KernelSample): number {
+  if (k.retransmits === 0 || k.rtoMs === null) return 0
+  const base = k.rtoMs / 2 ** k.backoff
+  return base * (2 ** k.retransmits - 1)
+}
+
+function waitedWithoutData(a: Assessed, now: number, o: ClassifierOptions): boolean {
+  if (!a.s.queryInFlight || a.mem.inFlightSince === null || now - a.mem.inFlightSince < o.probeAfterMs) return false
+  const k = a.s.sample
+  if (!k || a.stalledUnacked || a.stalledKeepalive) return false
+  return k.msSinceDataRecv === null || k.msSinceDataRecv >= o.probeAfterMs
+}
+
+function describeStall(a: Assessed, o: ClassifierOptions): string {
+  const k = a.s.sample
+  if (!k) return 'no kernel sample'
+  if (a.stallMs > 0) return `${k.retransmits} retransmits, no ACK for ${fmt(a.stallMs)}`
+  if (k.probes > 0) {
+    const silent = k.msSinceAck !== null ? `, no ACK for ${fmt(k.msSinceAck)}` : ''
+    return `${k.probes} keepalive probes unanswered${silent}`
+  }
+  return `${k.retransmits} retransmits`
+}
+
+function firstEvidence(a: Assessed, now: number, o: ClassifierOptions): number {
+  const k = a.s.sample
+  if (a.stallMs > 0) return now - a.stallMs
+  if (k?.msSinceAck != null && k.probes > 0) return now - Math.max(0, k.msSinceAck - o.keepAliveIdleMs)
+  return now
+}
+
+function stateLabel(state: number): string {
+  return Object.entries(TcpState).find(([, v]) => v === state)?.[0] ?? String(state)
+}
+
+/** "350 ms", "1.4 s". */
+export function fmt(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`
+}

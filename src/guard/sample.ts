@@ -1,0 +1,85 @@
+/**
+ * One normalized kernel observation of a socket, whichever way it was taken: TCP_INFO through the FFI
+ * (cheap, every tick, with ACK timing) or a /proc/net/tcp row (the fallback and the cross-check, coarser).
+ */
+import type { TcpRow } from '../kernel/proc-net-tcp'
+import { loadSockopt, TCP_INFO_SIZE } from '../socket/ffi'
+import { parseTcpInfo, type TcpInfo } from '../socket/tcp-info'
+
+export interface KernelSample {
+  source: 'tcp_info' | 'proc'
+  /** TcpState; CLOSE (7) when the kernel has dropped the connection. */
+  state: number
+  /** Sent data not yet acknowledged. */
+  outstanding: boolean
+  /** Consecutive RTO retransmissions of the oldest unacked segment. */
+  retransmits: number
+  /** Keepalive (or zero-window) probes sent and unanswered. */
+  probes: number
+  /** Current retransmission timeout (with backoff applied), ms. */
+  rtoMs: number | null
+  /** RTO doublings applied so far (TCP_INFO); /proc does not say, so it is taken as `retransmits`. */
+  backoff: number
+  /**
+   * TCP_INFO only: ms since the last ACK / data segment arrived, since data was last sent. Note that the
+   * kernel updates "data sent" on every retransmission too, so it does not date the stall.
+   */
+  msSinceAck: number | null
+  msSinceDataRecv: number | null
+  msSinceDataSent: number | null
+  /** /proc only: unacked bytes. */
+  txQueue: number | null
+  /** TCP_INFO totals; a change between two samples is progress. */
+  bytesReceived: bigint | null
+  bytesAcked: bigint | null
+  totalRetrans: number | null
+}
+
+const buf = Buffer.alloc(TCP_INFO_SIZE)
+
+/** TCP_INFO for one fd; undefined when the FFI is missing or the fd is no longer a socket. */
+export function sampleTcpInfo(fd: number): KernelSample | undefined {
+  const load = loadSockopt()
+  if (!load.ok) return undefined
+  const n = load.sockopt.tcpInfo(fd, buf)
+  if (n < 104) return undefined
+  return sampleFromTcpInfo(parseTcpInfo(buf, n))
+}
+
+export function sampleFromTcpInfo(i: TcpInfo): KernelSample {
+  return {
+    source: 'tcp_info',
+    state: i.state,
+    outstanding: i.unacked > 0,
+    retransmits: i.retransmits,
+    probes: i.probes,
+    rtoMs: i.rtoUs / 1000,
+    backoff: i.backoff,
+    msSinceAck: i.lastAckRecvMs,
+    msSinceDataRecv: i.lastDataRecvMs,
+    msSinceDataSent: i.lastDataSentMs,
+    txQueue: null,
+    bytesReceived: i.bytesReceived ?? null,
+    bytesAcked: i.bytesAcked ?? null,
+    totalRetrans: i.totalRetrans,
+  }
+}
+
+export function sampleFromRow(row: TcpRow): KernelSample {
+  return {
+    source: 'proc',
+    state: row.state,
+    outstanding: row.txQueue > 0,
+    retransmits: row.retransmits,
+    probes: row.probes,
+    rtoMs: row.rtoMs ?? null,
+    backoff: row.retransmits,
+    msSinceAck: null,
+    msSinceDataRecv: null,
+    msSinceDataSent: null,
+    txQueue: row.txQueue,
+    bytesReceived: null,
+    bytesAcked: null,
+    totalRetrans: null,
+  }
+}
