@@ -14,8 +14,26 @@ export interface GuardOptions {
   keepAliveIntervalMs?: number
   /** Unanswered probes before the kernel itself drops the socket (ignored by Linux when userTimeoutMs is set). @default 5 */
   keepAliveCount?: number
-  /** TCP_USER_TIMEOUT: the kernel drops a socket whose sent data stays unacknowledged this long. 0 = unset. @default 20000 */
+  /** TCP_USER_TIMEOUT: the kernel drops a socket whose sent data stays unacknowledged this long. 0 = unset. @default 30000 */
   userTimeoutMs?: number
+  /** How often the guard samples TCP_INFO of every pooled socket. 0 turns the kernel checks off. @default 250 */
+  checkIntervalMs?: number
+  /** How often it reads /proc/net/tcp{,6} for the cross-check and the process-wide view. @default 30000 */
+  procScanIntervalMs?: number
+  /** No ACK for this long with data outstanding (or two keepalive probes unanswered) is a stall. @default 1000 */
+  stallMs?: number
+  /** RTO retransmissions a stalled socket must show (one more when it is the only active socket to its host). @default 2 */
+  minRetransmits?: number
+  /** A stalled socket is evicted after this long even while other sockets to its host progress. @default 30000 */
+  stallHardLimitMs?: number
+  /** A query waiting this long with no data and no kernel evidence triggers a probe of its host. @default 2000 */
+  probeAfterMs?: number
+  /** Deadline for a probe (new connection + SELECT 1). @default 1500 */
+  probeTimeoutMs?: number
+  /** At most one probe per host per this interval (kernel suspicion may probe sooner, after stallMs). @default 5000 */
+  probeIntervalMs?: number
+  /** CLOSE_WAIT or a vanished socket must persist this long before the guard acts (pg usually acts first). @default 500 */
+  graceMs?: number
   /** Warn once, with the acquiring stack, when a client is held longer than this. 0 = off. @default 0 */
   leakDetectionThresholdMs?: number
   /** Each client's maxLifetimeSeconds is shortened by up to this fraction, at random, so a pool never expires at once. @default 0.1 */
@@ -33,9 +51,24 @@ export type ResolvedGuardOptions = Required<GuardOptions>
  * - keepAliveIntervalMs 1 s: a probe that is not answered within a second on a LAN/region link is lost or the
  *   peer is gone; the guard waits for a second unanswered probe before acting, and only with host consensus.
  * - keepAliveCount 5: with TCP_USER_TIMEOUT set Linux ignores it; kept for kernels/platforms where it applies.
- * - userTimeoutMs 20 s: the kernel backstop for when the guard's own loop cannot run (a blocked event loop).
- *   RTO backoff reaches 12.6 s only after 6 consecutive losses of one segment, so 20 s does not cut lossy
- *   but live links; it also bounds keepalive (Linux applies it to unanswered probes too).
+ * - userTimeoutMs 30 s: the kernel backstop for when the guard's own loop cannot run (a blocked event loop, or
+ *   no FFI for TCP_INFO). With the 200 ms RTO floor, retransmissions go out at 0.2, 0.6, 1.4, 3.0, 6.2, 12.6
+ *   and 25.4 s: any limit in (12.6, 25.4] cuts a segment that lost 7 transmissions in a row, 30 s needs 8
+ *   (0.18^8 = 1e-6 per segment at 18 % loss). It also bounds keepalive (Linux applies it to probes).
+ * - checkIntervalMs 250: TCP_INFO costs ~2 us per socket; four passes a second put detection within a
+ *   quarter second of the evidence at well under 0.1 % of a core for a pool of tens of sockets.
+ * - procScanIntervalMs 30 s: reading /proc/net/tcp costs ~45 ms with 20k sockets on the host; it is the
+ *   cross-check and the process-wide view, not the detector (that is TCP_INFO), so it runs rarely, and at
+ *   once on suspicion. Without the FFI it becomes the detector and runs every second while queries are in flight.
+ * - stallMs 1 s and minRetransmits 2: a dead host shows two retransmissions 0.6 s after the fault and a
+ *   1 s silence shortly after; requiring both, plus no progress on any other socket to the host, keeps a
+ *   lossy link (whose other sockets still get ACKs) from being called dead.
+ * - stallHardLimitMs 30 s: a single socket on a lossy link stuck this long has lost 8 transmissions in a row
+ *   (see userTimeoutMs); evicting it is kinder than waiting for tcp_retries2's ~15 minutes.
+ * - probeAfterMs 2 s, probeTimeoutMs 1.5 s, probeIntervalMs 5 s: a frozen server or a proxy that keeps ACKing
+ *   is found ~3.5 s after a query stops getting data; a slow healthy query costs one cheap probe per host
+ *   per 5 s. The 1.5 s deadline survives one lost SYN (its retransmission goes out after 1 s).
+ * - graceMs 500 ms: pg itself handles a FIN or RST within milliseconds; the guard only steps in when it did not.
  * - leakDetectionThresholdMs 0: off, as in HikariCP; capturing stacks on every acquire has a cost.
  * - maxLifetimeJitter 0.1: HikariCP subtracts up to 2.5 %; 10 % spreads a pool of 10 created together over a
  *   meaningful window even for short lifetimes.
@@ -45,7 +78,16 @@ export const GUARD_DEFAULTS: ResolvedGuardOptions = {
   keepAliveIdleMs: 5_000,
   keepAliveIntervalMs: 1_000,
   keepAliveCount: 5,
-  userTimeoutMs: 20_000,
+  userTimeoutMs: 30_000,
+  checkIntervalMs: 250,
+  procScanIntervalMs: 30_000,
+  stallMs: 1_000,
+  minRetransmits: 2,
+  stallHardLimitMs: 30_000,
+  probeAfterMs: 2_000,
+  probeTimeoutMs: 1_500,
+  probeIntervalMs: 5_000,
+  graceMs: 500,
   leakDetectionThresholdMs: 0,
   maxLifetimeJitter: 0.1,
   minIdle: 0,
@@ -79,6 +121,15 @@ const CHECKS: Record<keyof ResolvedGuardOptions, Check> = {
   keepAliveIntervalMs: wholeSeconds,
   keepAliveCount: positiveInteger,
   userTimeoutMs: integer,
+  checkIntervalMs: integer,
+  procScanIntervalMs: integer,
+  stallMs: positiveInteger,
+  minRetransmits: positiveInteger,
+  stallHardLimitMs: positiveInteger,
+  probeAfterMs: positiveInteger,
+  probeTimeoutMs: positiveInteger,
+  probeIntervalMs: positiveInteger,
+  graceMs: integer,
   leakDetectionThresholdMs: integer,
   maxLifetimeJitter: fraction,
   minIdle: integer,

@@ -12,8 +12,8 @@
  *   siblings progress is left alone until stallHardLimitMs.
  * - peer-closed: CLOSE_WAIT / LAST_ACK / CLOSING seen for graceMs while the pool still holds the client.
  * - vanished: the kernel no longer has the socket (state CLOSE, no handle, fd reused) for graceMs.
- * - host-unresponsive: a probe of the host failed — the kernel cannot see a hang behind a proxy that keeps
- *   ACKing, or a frozen server process. Probes are requested for queries waiting past probeAfterMs with no
+ * - host-unresponsive: a probe of the host failed and no socket to it received data within stallMs — the
+ *   kernel cannot see a hang behind a proxy that keeps ACKing, or a frozen server process. Probes are requested for queries waiting past probeAfterMs with no
  *   data and no kernel evidence, and on kernel suspicion (a retransmission with no progress in the group).
  * - Safety: a socket that received data within stallMs is alive at the application level and is never
  *   condemned, except for peer-closed and vanished, where the kernel's word is final.
@@ -85,6 +85,12 @@ export interface Verdict {
   firstEvidenceAt: number
 }
 
+export interface ProbeRequest {
+  endpoint: string
+  why: string
+  urgent: boolean
+}
+
 export interface HostSummary {
   endpoint: string
   sockets: number
@@ -97,8 +103,8 @@ export interface HostSummary {
 export interface ClassifyOutput {
   verdicts: Verdict[]
   memory: Map<number, SocketMemory>
-  /** Endpoints that deserve a probe now (the caller rate-limits). */
-  probe: { endpoint: string; why: string }[]
+  /** Endpoints that deserve a probe now (the caller rate-limits; `urgent` ones come from kernel suspicion). */
+  probe: ProbeRequest[]
   hosts: HostSummary[]
 }
 
@@ -134,7 +140,7 @@ export function classify(input: ClassifyInput): ClassifyOutput {
   }
 
   const verdicts: Verdict[] = []
-  const probe: { endpoint: string; why: string }[] = []
+  const probe: ProbeRequest[] = []
   const hosts: HostSummary[] = []
   for (const [endpoint, group] of groups) {
     const probeResult = input.probes.get(endpoint)
@@ -171,8 +177,10 @@ export function classify(input: ClassifyInput): ClassifyOutput {
       }
     }
 
-    // A failed probe condemns every socket of the host that has not shown data since the probe began.
-    if (probeResult && !probeResult.alive && probeResult.finishedAt >= now - o.graceMs * 2) {
+    // A failed probe condemns the host only when no socket to it received data within stallMs: on a lossy
+    // link a probe can lose its SYN while the pooled sockets still get answers.
+    const silent = group.every((a) => !a.receivedDataRecently)
+    if (probeResult && !probeResult.alive && probeResult.finishedAt >= now - o.graceMs * 2 && silent) {
       for (const a of group) {
         const waited = a.mem.inFlightSince === null ? '' : `, a query waited ${fmt(now - a.mem.inFlightSince)} with no data`
         add(a, {
@@ -193,10 +201,10 @@ export function classify(input: ClassifyInput): ClassifyOutput {
 
     if (!dead) {
       const suspicious = group.find((a) => a.suspicious)
-      if (suspicious && progressing === 0) probe.push({ endpoint, why: `socket #${suspicious.s.id}: ${describeStall(suspicious, o)}` })
+      if (suspicious && progressing === 0) probe.push({ endpoint, urgent: true, why: `socket #${suspicious.s.id}: ${describeStall(suspicious, o)}` })
       const waiting = group.find((a) => waitedWithoutData(a, now, o))
       if (waiting && !suspicious) {
-        probe.push({ endpoint, why: `socket #${waiting.s.id}: query in flight ${fmt(now - waiting.mem.inFlightSince!)} with no data and no kernel evidence` })
+        probe.push({ endpoint, urgent: false, why: `socket #${waiting.s.id}: query in flight ${fmt(now - waiting.mem.inFlightSince!)} with no data and no kernel evidence` })
       }
     }
   }

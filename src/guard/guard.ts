@@ -6,11 +6,13 @@
 import { EventEmitter } from 'node:events'
 import { inspect } from 'node:util'
 import type { Client, Pool as PgPool, PoolClient } from 'pg'
-import { ErrorCodes, warnOnce } from '../errors'
+import { ConnectionEvictedError, ErrorCodes, warnOnce } from '../errors'
 import { type GuardOptions, type ResolvedGuardOptions, resolveGuardOptions } from '../options'
 import {
   backendPidOf,
   clientsOf,
+  destroyInUse,
+  evictIdle,
   fdOf,
   installPoolHooks,
   isIdleInPool,
@@ -19,6 +21,8 @@ import {
   rawSocketOf,
 } from '../pool/pg-adapter'
 import { hardenSocket } from '../socket/harden'
+import type { HostSummary, ProbeResult, Verdict, VerdictKind } from './classifier'
+import { type ForeignSocket, Monitor, endpointOf } from './monitor'
 import { type ConnRecord, type ConnSnapshot, Registry, recordSocket } from './registry'
 
 export interface LeakReport {
@@ -30,14 +34,34 @@ export interface LeakReport {
   stack: string
 }
 
+/** What the guard did to one connection, and why. */
+export interface EvictionEvent {
+  id: number
+  reason: VerdictKind
+  /** The host and port the pool was configured with. */
+  host: string
+  port: number
+  /** The endpoint the socket was connected to ("ip:port"). */
+  endpoint: string
+  backendPid: number | null
+  evidence: string
+  /** true: the socket was destroyed under its holder (a query in flight gets ConnectionEvictedError). */
+  inUse: boolean
+  firstEvidenceAt: number
+  at: number
+}
+
 export interface GuardEvents {
   leak: [LeakReport]
+  evict: [EvictionEvent]
+  probe: [ProbeResult]
 }
 
 export class Guard extends EventEmitter<GuardEvents> {
   readonly options: ResolvedGuardOptions
   readonly registry = new Registry()
   private readonly pool: PgPool
+  private readonly monitor: Monitor
   private housekeepingTimer: NodeJS.Timeout | undefined
   private warming = 0
   private stopped = false
@@ -56,6 +80,14 @@ export class Guard extends EventEmitter<GuardEvents> {
       lifetimeSeconds: (configured) => configured * (1 - this.options.maxLifetimeJitter * Math.random()),
       ending: () => this.stop(),
     })
+    this.monitor = new Monitor({
+      pool,
+      registry: this.registry,
+      options: this.options,
+      evict: (rec, v) => this.evict(rec, v),
+      onProbe: (r) => this.emit('probe', r),
+      onPass: () => {},
+    })
     this.listen()
     // A pool that another library created may already hold clients.
     for (const client of clientsOf(pool)) {
@@ -65,6 +97,54 @@ export class Guard extends EventEmitter<GuardEvents> {
       this.registry.setState(rec, isIdleInPool(pool, client) ? 'idle' : 'in-use')
     }
     this.startHousekeeping()
+    this.monitor.start()
+  }
+
+  /** Per remote endpoint, as the last kernel pass saw it: sockets, active, progressing, stalled, dead. */
+  hosts(): HostSummary[] {
+    return this.monitor.hosts.map((h) => ({ ...h }))
+  }
+
+  /**
+   * Sockets this process holds to a database port that no guarded pool knows (a second, unguarded pool or
+   * a leaked client), from the last /proc cross-check.
+   */
+  foreignSockets(): ForeignSocket[] {
+    return this.monitor.foreign.map((f) => ({ ...f }))
+  }
+
+  /** Runs one kernel pass now (normally driven by the timer every checkIntervalMs). */
+  check(): void {
+    this.monitor.tick()
+  }
+
+  /**
+   * Idle: removed from the pool now, as pg-pool's idle timeout would ('remove' emitted). In use: its
+   * socket is destroyed so the running query rejects at once with ConnectionEvictedError; pg-pool drops the
+   * client on release and the next caller gets a fresh connection.
+   */
+  private evict(rec: ConnRecord, v: Verdict): void {
+    const now = Date.now()
+    const inUse = !isIdleInPool(this.pool, rec.client)
+    rec.verdict = { kind: v.kind, evidence: v.evidence, at: now, firstEvidenceAt: v.firstEvidenceAt }
+    this.registry.setState(rec, 'evicting')
+    if (inUse) {
+      destroyInUse(rec.client, new ConnectionEvictedError(v.kind, rec.configuredHost, rec.configuredPort, v.evidence))
+    } else {
+      evictIdle(this.pool, rec.client)
+    }
+    this.emit('evict', {
+      id: rec.id,
+      reason: v.kind,
+      host: rec.configuredHost,
+      port: rec.configuredPort,
+      endpoint: endpointOf(rec),
+      backendPid: rec.backendPid,
+      evidence: v.evidence,
+      inUse,
+      firstEvidenceAt: v.firstEvidenceAt,
+      at: now,
+    })
   }
 
   /** One row per pooled client: where its socket goes, its kernel identity and its state. No secrets. */
@@ -106,7 +186,7 @@ export class Guard extends EventEmitter<GuardEvents> {
     })
     pool.on('release', (_err, client) => {
       const rec = this.registry.get(client)
-      if (!rec) return
+      if (!rec || rec.state === 'evicting') return
       rec.lastReleasedAt = Date.now()
       rec.acquiredStack = null
       this.registry.setState(rec, 'idle')
@@ -189,6 +269,7 @@ export class Guard extends EventEmitter<GuardEvents> {
   /** Stops every timer; called when the pool ends. */
   stop(): void {
     this.stopped = true
+    this.monitor.stop()
     if (this.housekeepingTimer) clearInterval(this.housekeepingTimer)
     this.housekeepingTimer = undefined
   }

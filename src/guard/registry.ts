@@ -6,6 +6,16 @@ import { readlinkSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import type { Client } from 'pg'
 import type { SocketOptionsReport } from '../socket/harden'
+import { tcpStateName } from '../socket/tcp-info'
+import type { VerdictKind } from './classifier'
+import type { KernelSample } from './sample'
+
+export interface VerdictRecord {
+  kind: VerdictKind
+  evidence: string
+  at: number
+  firstEvidenceAt: number
+}
 
 export type ConnState = 'connecting' | 'idle' | 'in-use' | 'evicting' | 'closed'
 
@@ -31,13 +41,28 @@ export interface ConnRecord {
   lastAcquiredAt: number | null
   lastReleasedAt: number | null
   uses: number
+  /** The latest kernel sample (TCP_INFO or /proc row). */
+  kernel: KernelSample | null
+  /** Why the guard evicted it, with the evidence. */
+  verdict: VerdictRecord | null
+  /** Set by the /proc cross-check when the fd no longer leads to this socket. */
+  goneReason: string | null
   /** Stack of the code that acquired it, kept only when leak detection is on. */
   acquiredStack: string | null
   leakReported: boolean
 }
 
-/** A record as `snapshot()` returns it: plain data, no client or socket object, no secrets. */
-export type ConnSnapshot = Omit<ConnRecord, 'client' | 'socket' | 'acquiredStack' | 'leakReported'>
+/** The kernel sample as plain JSON-safe data. */
+export interface KernelSnapshot extends Omit<KernelSample, 'bytesReceived' | 'bytesAcked'> {
+  stateName: string
+  bytesReceived: number | null
+  bytesAcked: number | null
+}
+
+/** A record as `snapshot()` returns it: plain data (JSON-safe), no client or socket object, no secrets. */
+export type ConnSnapshot = Omit<ConnRecord, 'client' | 'socket' | 'acquiredStack' | 'leakReported' | 'kernel' | 'goneReason'> & {
+  kernel: KernelSnapshot | null
+}
 
 export type StateListener = (rec: ConnRecord, from: ConnState) => void
 
@@ -67,6 +92,9 @@ export class Registry {
       inode: null,
       backendPid: null,
       socketOptions: null,
+      kernel: null,
+      verdict: null,
+      goneReason: null,
       createdAt: now,
       lastAcquiredAt: null,
       lastReleasedAt: null,
@@ -100,8 +128,18 @@ export class Registry {
 }
 
 export function toSnapshot(rec: ConnRecord): ConnSnapshot {
-  const { client: _c, socket: _s, acquiredStack: _a, leakReported: _l, ...rest } = rec
-  return { ...rest, socketOptions: rec.socketOptions && { ...rec.socketOptions } }
+  const { client: _c, socket: _s, acquiredStack: _a, leakReported: _l, kernel: k, goneReason: _g, ...rest } = rec
+  return {
+    ...rest,
+    socketOptions: rec.socketOptions && { ...rec.socketOptions },
+    verdict: rec.verdict && { ...rec.verdict },
+    kernel: k && {
+      ...k,
+      stateName: tcpStateName(k.state),
+      bytesReceived: k.bytesReceived === null ? null : Number(k.bytesReceived),
+      bytesAcked: k.bytesAcked === null ? null : Number(k.bytesAcked),
+    },
+  }
 }
 
 /** Fill the socket identity fields once the TCP connection is up. */

@@ -12,12 +12,24 @@
  * - pool.Client, pool.connect, pool._afterConnect: wrapped per pool instance to see each client as it is
  *   created, the code that acquires it, and to jitter maxLifetimeSeconds.
  */
+import { dirname } from 'node:path'
 import type { Socket } from 'node:net'
 import type { Client, Pool as PgPool, PoolClient } from 'pg'
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type AnyClient = Client & Record<string, any>
 type AnyPool = Record<string, any>
+
+/**
+ * pg's own connection-string parser (pg-connection-string, resolved from pg's install so both agree on
+ * every parameter), for the places where we must override host and port: a connection string wins over
+ * separate fields in pg.
+ */
+export function parseConnectionString(connectionString: string): Record<string, unknown> {
+  const path = require.resolve('pg-connection-string', { paths: [dirname(require.resolve('pg'))] })
+  const { parse } = require(path) as { parse(s: string): Record<string, unknown> }
+  return { ...parse(connectionString) }
+}
 
 /** The plain TCP socket under a client, also when pg upgraded it to TLS (same fd on Node 20). */
 export function rawSocketOf(client: Client): Socket | undefined {

@@ -31,7 +31,7 @@ describe('package', () => {
     const env = { DATABASE_URL: cluster.get().primary.connectionString }
     const esm = node([join('examples', 'one-line-swap', 'app.mjs')], env)
     assert.match(esm, /query ok: two=2/)
-    assert.match(esm, /keepalive 5000\/1000\/5, user timeout 20000 ms \(ffi\)/)
+    assert.match(esm, /keepalive 5000\/1000\/5, user timeout 30000 ms \(ffi\)/)
     const cjs = node([join('examples', 'one-line-swap', 'app.cjs')], env)
     assert.match(cjs, /query ok: db=postgres, guarded sockets=1/)
     assert.ok(!(esm + cjs).includes(cluster.get().password), 'no password in output')

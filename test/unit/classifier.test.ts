@@ -114,16 +114,18 @@ describe('classifier', () => {
 
   it('a query waiting with no data and no kernel evidence asks for a probe; a failed probe condemns the host', () => {
     const waiting = sock(A, idle({ msSinceDataRecv: 2500 }))
-    const fresh = sock(A, progressing())
-    const t0 = run([waiting, fresh], 100_000)
+    const idleToo = sock(A, idle(), { inUse: false, queryInFlight: false })
+    const t0 = run([waiting, idleToo], 100_000)
     assert.deepEqual(t0.probe, [], 'just started')
-    const t1 = run([waiting, fresh], 102_100, t0.memory)
+    const t1 = run([waiting, idleToo], 102_100, t0.memory)
     assert.equal(t1.probe.length, 1)
+    assert.equal(t1.probe[0].urgent, false)
     assert.match(t1.probe[0].why, /query in flight 2\.1 s with no data and no kernel evidence/)
     const failed: ProbeResult = { endpoint: A, alive: false, startedAt: 102_100, finishedAt: 103_600, error: 'timeout' }
-    const t2 = run([waiting, fresh], 103_600, t1.memory, new Map([[A, failed]]))
-    assert.deepEqual(t2.verdicts.map((v) => [v.id, v.kind]), [[waiting.id, 'host-unresponsive']], 'the socket receiving data is spared')
+    const t2 = run([waiting, idleToo], 103_600, t1.memory, new Map([[A, failed]]))
+    assert.deepEqual(t2.verdicts.map((v) => [v.id, v.kind]), [[waiting.id, 'host-unresponsive'], [idleToo.id, 'host-unresponsive']])
     assert.match(t2.verdicts[0].evidence, /probe of 127\.0\.0\.2:5432 failed after 1\.5 s \(timeout\), a query waited 3\.6 s with no data/)
+    assert.equal(t2.verdicts[0].firstEvidenceAt, 100_000, 'the query start')
   })
 
   it('a live probe counts as progress: a lone stalled socket on a live host is spared', () => {
@@ -140,5 +142,14 @@ describe('classifier', () => {
     const t1 = run(socks, 100_500, t0.memory)
     assert.deepEqual(t1.verdicts.map((v) => v.kind), ['zombie-unacked', 'zombie-unacked'])
     assert.match(t1.verdicts[0].evidence, /^2 retransmits, no ACK for 1\.1 s/)
+  })
+})
+
+describe('classifier: probes on a lossy link', () => {
+  it('a failed probe does not condemn a host while any of its sockets still receives data', () => {
+    const waiting = sock(A, idle({ msSinceDataRecv: 2500 }))
+    const busy = sock(A, progressing())
+    const failed: ProbeResult = { endpoint: A, alive: false, startedAt: 99_000, finishedAt: 100_000, error: 'lost SYN' }
+    assert.deepEqual(run([waiting, busy], 100_000, new Map(), new Map([[A, failed]])).verdicts, [])
   })
 })

@@ -1,0 +1,72 @@
+/**
+ * Probing a host on a separate monitoring connection (a new connection and `SELECT 1` under a short
+ * deadline), in the spirit of the AWS JDBC wrapper's enhanced failure monitoring. It answers what the
+ * kernel cannot: whether a host that keeps ACKing (a proxy, a frozen server process) still serves queries.
+ *
+ * Any answer from the server, even an error (too many connections, auth), means it is alive. Only silence
+ * past the deadline or a network-level failure means it is not.
+ */
+import { isIP } from 'node:net'
+import pg from 'pg'
+import { destroyInUse, parseConnectionString } from '../pool/pg-adapter'
+import type { ProbeResult } from './classifier'
+
+export interface ProbeTarget {
+  /** Remote endpoint key, "ip:port": what the pooled sockets are connected to. */
+  endpoint: string
+  ip: string
+  port: number
+  /** The host name the pool was configured with, for TLS server name checks. */
+  configuredHost: string
+}
+
+export async function probe(poolOptions: object, target: ProbeTarget, timeoutMs: number): Promise<ProbeResult> {
+  const startedAt = Date.now()
+  const config = copyOptions(poolOptions)
+  const cs = config.connectionString
+  delete config.connectionString
+  if (typeof cs === 'string') Object.assign(config, parseConnectionString(cs))
+  Object.assign(config, {
+    host: target.ip,
+    port: target.port,
+    connectionTimeoutMillis: timeoutMs,
+    keepAlive: false,
+    application_name: 'pg-pool-guard probe',
+  })
+  const ssl = (config as { ssl?: unknown }).ssl
+  if (ssl && typeof ssl === 'object' && isIP(target.configuredHost) === 0) {
+    ;(config as { ssl?: unknown }).ssl = { servername: target.configuredHost, ...ssl }
+  }
+  const client = new pg.Client(config as pg.ClientConfig)
+  client.on('error', () => {})
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
+    timer.unref()
+  })
+  try {
+    await Promise.race([client.connect().then(() => client.query('SELECT 1')), deadline])
+    client.end().catch(() => {})
+    return { endpoint: target.endpoint, alive: true, startedAt, finishedAt: Date.now() }
+  } catch (err) {
+    destroyInUse(client, new Error('probe abandoned'))
+    const e = err as Error & { code?: string }
+    // An ErrorResponse is the server talking: alive, whatever it said.
+    const alive = err instanceof pg.DatabaseError
+    return { endpoint: target.endpoint, alive, startedAt, finishedAt: Date.now(), error: e.code ? `${e.code}: ${e.message}` : e.message }
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * The pool's options as a fresh object, keeping non-enumerable properties (pg-pool hides the password
+ * that way); connectionString is dropped by the caller because it would override host and port.
+ */
+function copyOptions(options: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [key, d] of Object.entries(Object.getOwnPropertyDescriptors(options))) {
+    Object.defineProperty(out, key, { ...d, configurable: true, writable: true })
+  }
+  return out
+}
