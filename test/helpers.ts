@@ -84,3 +84,15 @@ export async function captureWarnings(code: string, fn: () => Promise<void>): Pr
   }
   return seen
 }
+
+/**
+ * For kernel-fault tests: the reason they cannot run here (not root, no iptables), printed so a skip is
+ * never silent; undefined when they can.
+ */
+export function kernelSkip(file: string): string | undefined {
+  // Loaded lazily so unit tests do not pull in child_process calls.
+  const { kernelFaultsUnavailable } = require('../src/testing/kernel-faults') as typeof import('../src/testing/kernel-faults')
+  const why = kernelFaultsUnavailable() ?? undefined
+  if (why) console.log(`# SKIP ${file}: ${why}`)
+  return why
+}

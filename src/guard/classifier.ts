@@ -6,10 +6,11 @@
  * - zombie-unacked: data outstanding, RTO retransmissions, no ACK for stallMs.
  * - zombie-keepalive: no data outstanding, >= 2 keepalive probes unanswered (the first went a full interval).
  * - host consensus: sockets are grouped by remote endpoint. A stalled socket condemns its whole group only
- *   when no socket of the group is progressing (an ACK or data within stallMs, or a live probe): a dead host
- *   silences every socket at once, a lossy link does not. A lone active socket needs one more retransmission
- *   (lossy links stall single sockets often; a dead host keeps stalling them). A stalled socket whose
- *   siblings progress is left alone until stallHardLimitMs.
+ *   when no other socket of the group has heard anything from the host (an ACK or data) since the stall
+ *   began, and no probe of the host succeeded since: a dead host silences every socket at once, a lossy link
+ *   or a busy server does not. A lone active socket needs one more retransmission (lossy links stall single
+ *   sockets often; a dead host keeps stalling them). A stalled socket whose siblings are heard from is left
+ *   alone until stallHardLimitMs.
  * - peer-closed: CLOSE_WAIT / LAST_ACK / CLOSING seen for graceMs while the pool still holds the client.
  * - vanished: the kernel no longer has the socket (state CLOSE, no handle, fd reused) for graceMs.
  * - host-unresponsive: a probe of the host failed and no socket to it received data within stallMs — the
@@ -25,11 +26,11 @@ export type VerdictKind = 'zombie-unacked' | 'zombie-keepalive' | 'host-dead' | 
 
 export interface ClassifierOptions {
   stallMs: number
+  keepAliveIntervalMs: number
   minRetransmits: number
   stallHardLimitMs: number
   probeAfterMs: number
   graceMs: number
-  keepAliveIdleMs: number
 }
 
 export interface SocketInput {
@@ -110,10 +111,18 @@ export interface ClassifyOutput {
 
 const CLOSED_BY_PEER = new Set<number>([TcpState.CLOSE_WAIT, TcpState.LAST_ACK, TcpState.CLOSING])
 
+/** Kernel timestamps are jiffies (4 ms at HZ=250); a receive this close to a stall's start is not "after" it. */
+const CLOCK_SLACK_MS = 10
+
 interface Assessed {
   s: SocketInput
   mem: SocketMemory
+  /** An ACK or data within stallMs (or, from /proc, a change within stallMs). */
   progressing: boolean
+  /** When the host was last heard from on this socket (ACK or data), if known. */
+  lastRecvAt: number | null
+  /** When the current stall began (first unacked send, or first unanswered keepalive probe). */
+  stallStartAt: number | null
   receivedDataRecently: boolean
   /** ms with unacked data and no ACK, or 0. */
   stallMs: number
@@ -149,7 +158,12 @@ export function classify(input: ClassifyInput): ClassifyOutput {
     const active = group.filter((a) => a.s.queryInFlight || a.stallMs > 0 || (a.s.sample?.probes ?? 0) > 0).length
     const lone = active <= 1
     const stalled = group.filter((a) => a.stalledKeepalive || (a.stalledUnacked && a.s.sample!.retransmits >= o.minRetransmits + (lone ? 1 : 0)))
-    const dead = stalled.length > 0 && progressing === 0
+    // Heard from since `t`: any other socket got an ACK or data from the host after t, or a probe succeeded.
+    const heardSince = (t: number, except?: Assessed): number =>
+      group.filter((x) => x !== except && x.lastRecvAt !== null && x.lastRecvAt > t + CLOCK_SLACK_MS).length +
+      (probeResult?.alive && probeResult.finishedAt > t ? 1 : 0)
+    const lead = stalled.find((a) => heardSince(a.stallStartAt!, a) === 0)
+    const dead = lead !== undefined
     hosts.push({ endpoint, sockets: group.length, active, progressing, stalled: stalled.length, dead })
 
     const condemned = new Set<number>()
@@ -161,18 +175,19 @@ export function classify(input: ClassifyInput): ClassifyOutput {
     // Definitive kernel states first.
     for (const a of group) if (a.own) add(a, a.own)
 
-    const consensus = `${progressing}/${group.length} sockets to ${endpoint} progressing`
-    if (dead) {
-      const lead = stalled[0]
+    const consensus = (a: Assessed): string => `${heardSince(a.stallStartAt!, a)}/${group.length} sockets to ${endpoint} progressing`
+    if (lead) {
       const leadEvidence = describeStall(lead, o)
-      for (const a of stalled) add(a, { kind: a.stalledKeepalive ? 'zombie-keepalive' : 'zombie-unacked', evidence: `${describeStall(a, o)}, ${consensus}`, firstEvidenceAt: firstEvidence(a, now, o) })
+      for (const a of stalled) {
+        add(a, { kind: a.stalledKeepalive ? 'zombie-keepalive' : 'zombie-unacked', evidence: `${describeStall(a, o)}, ${consensus(lead)}`, firstEvidenceAt: a.stallStartAt! })
+      }
       for (const a of group) {
-        add(a, { kind: 'host-dead', evidence: `host ${endpoint} is dead: socket #${lead.s.id} has ${leadEvidence}, ${consensus}`, firstEvidenceAt: firstEvidence(lead, now, o) })
+        add(a, { kind: 'host-dead', evidence: `host ${endpoint} is dead: socket #${lead.s.id} has ${leadEvidence}, ${consensus(lead)}`, firstEvidenceAt: lead.stallStartAt! })
       }
     } else {
       for (const a of group) {
         if (a.stalledUnacked && a.stallMs >= o.stallHardLimitMs) {
-          add(a, { kind: 'zombie-unacked', evidence: `${describeStall(a, o)}, hard limit ${fmt(o.stallHardLimitMs)} reached although ${consensus}`, firstEvidenceAt: firstEvidence(a, now, o) })
+          add(a, { kind: 'zombie-unacked', evidence: `${describeStall(a, o)}, hard limit ${fmt(o.stallHardLimitMs)} reached although ${consensus(a)}`, firstEvidenceAt: a.stallStartAt! })
         }
       }
     }
@@ -224,7 +239,7 @@ function assess(s: SocketInput, prev: SocketMemory | undefined, now: number, o: 
     closedSince: null,
     goneSince: null,
   }
-  const base = { s, mem, progressing: false, receivedDataRecently: false, stallMs: 0, stalledUnacked: false, stalledKeepalive: false, suspicious: false }
+  const base = { s, mem, progressing: false, lastRecvAt: null, stallStartAt: null, receivedDataRecently: false, stallMs: 0, stalledUnacked: false, stalledKeepalive: false, suspicious: false }
 
   const goneWhy = s.gone ?? (k?.state === TcpState.CLOSE ? 'state CLOSE' : null)
   if (goneWhy) {
@@ -246,31 +261,40 @@ function assess(s: SocketInput, prev: SocketMemory | undefined, now: number, o: 
 
   let progressing: boolean
   let receivedDataRecently: boolean
+  let lastRecvAt: number | null
   let stallMs = 0
   let ackAdvanced: boolean
   if (k.source === 'tcp_info') {
     const gotBytes = prev?.bytesReceived != null && k.bytesReceived != null && k.bytesReceived > prev.bytesReceived
     ackAdvanced = prev?.bytesAcked != null && k.bytesAcked != null && k.bytesAcked > prev.bytesAcked
     receivedDataRecently = gotBytes || (k.msSinceDataRecv ?? Infinity) < o.stallMs
-    progressing = receivedDataRecently || ackAdvanced || (k.msSinceAck ?? Infinity) < o.stallMs
+    const sinceRecv = Math.min(k.msSinceAck ?? Infinity, k.msSinceDataRecv ?? Infinity)
+    lastRecvAt = Number.isFinite(sinceRecv) ? now - sinceRecv : null
+    progressing = receivedDataRecently || ackAdvanced || sinceRecv < o.stallMs
   } else {
     // /proc gives no timings: progress is a change we saw between two reads.
     ackAdvanced = prev != null && (k.txQueue !== prev.txQueue || k.retransmits < prev.retransmits)
     if (ackAdvanced) mem.progressAt = now
+    lastRecvAt = mem.progressAt
     progressing = mem.progressAt !== null && now - mem.progressAt < o.stallMs
     receivedDataRecently = false
   }
+  let stallStartAt: number | null = null
   if (k.outstanding && !ackAdvanced) {
-    // The stall began at least as long ago as the RTO schedule says: n retransmissions take
-    // base x (2^n - 1), base being the RTO before backoff. We may first see it several RTOs in.
-    mem.stallSince = prev?.stallSince ?? now - rtoElapsedMs(k)
+    // When the oldest unacked segment was first sent: its n-th retransmission went out base x (2^n - 1)
+    // after it (base = the RTO before backoff), and the last one msSinceDataSent ago (the kernel stamps
+    // retransmissions as sends). /proc has no send time: there the RTO schedule alone is a lower bound.
+    mem.stallSince = prev?.stallSince ?? now - (k.msSinceDataSent ?? 0) - rtoElapsedMs(k)
     stallMs = Math.min(now - mem.stallSince, k.msSinceAck ?? Infinity)
+    stallStartAt = now - stallMs
   }
   const stalledUnacked = k.outstanding && k.retransmits >= o.minRetransmits && stallMs >= o.stallMs && !progressing
   const stalledKeepalive = !k.outstanding && k.probes >= 2 && !progressing
+  // The first unanswered probe went out at least (probes - 1) intervals ago.
+  if (stalledKeepalive) stallStartAt = now - (k.probes - 1) * o.keepAliveIntervalMs
   // Keepalive needs no early suspicion: two unanswered probes are already a stall.
   const suspicious = k.outstanding && k.retransmits >= 1 && !progressing
-  return { ...base, progressing, receivedDataRecently, stallMs, stalledUnacked, stalledKeepalive, suspicious }
+  return { ...base, progressing, lastRecvAt, stallStartAt, receivedDataRecently, stallMs, stalledUnacked, stalledKeepalive, suspicious }
 }
 
 /** Minimum time the oldest unacked segment has waited, given its retransmission count and the RTO. */
@@ -296,13 +320,6 @@ function describeStall(a: Assessed, o: ClassifierOptions): string {
     return `${k.probes} keepalive probes unanswered${silent}`
   }
   return `${k.retransmits} retransmits`
-}
-
-function firstEvidence(a: Assessed, now: number, o: ClassifierOptions): number {
-  const k = a.s.sample
-  if (a.stallMs > 0) return now - a.stallMs
-  if (k?.msSinceAck != null && k.probes > 0) return now - Math.max(0, k.msSinceAck - o.keepAliveIdleMs)
-  return now
 }
 
 function stateLabel(state: number): string {

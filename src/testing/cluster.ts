@@ -143,19 +143,65 @@ export class PgServer {
     }
   }
 
+  /** The postmaster and its children (backends, walsender, checkpointer, ...). */
+  processIds(): number[] {
+    const pid = this.child?.pid
+    if (pid === undefined || !this.running) return []
+    let children: number[] = []
+    try {
+      children = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number)
+    } catch {
+      // no children
+    }
+    return [pid, ...children]
+  }
+
+  /**
+   * SIGSTOP every process of this server: its kernel still accepts connections and ACKs data, but nothing
+   * answers — a hung server, or a proxy whose backend is gone. `thaw()` resumes it.
+   */
+  freeze(): void {
+    this.frozen = this.processIds()
+    for (const p of this.frozen) signal(p, 'SIGSTOP')
+  }
+
+  thaw(): void {
+    for (const p of this.frozen) signal(p, 'SIGCONT')
+    this.frozen = []
+  }
+
+  private frozen: number[] = []
+
   /** Stop this server: 'fast' (SIGINT, clean), 'immediate' (SIGQUIT, crash-like), 'kill' (SIGKILL the postmaster). */
   async stop(mode: 'fast' | 'immediate' | 'kill' = 'fast'): Promise<void> {
     const child = this.child
     this.role = 'stopped'
     if (!child || child.exitCode !== null || child.signalCode !== null) return
+    this.thaw()
+    const orphans = mode === 'kill' ? this.processIds().slice(1) : []
     const exited = once(child, 'exit')
     child.kill(mode === 'fast' ? 'SIGINT' : mode === 'immediate' ? 'SIGQUIT' : 'SIGKILL')
     await exited
-    if (mode === 'kill') {
-      // The postmaster is gone; its backends notice and exit on their own. Wait until none is left so the
-      // next start does not find the port or shared memory in use.
-      await waitUntil(async () => !(await hasProcessesFor(this.dataDir)), 10_000)
-    }
+    // After SIGKILL the backends notice their postmaster is gone and exit on their own; wait for them so
+    // the next start does not find the port or shared memory in use.
+    await waitUntil(async () => orphans.every((p) => !isAlive(p)), 10_000)
+  }
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig)
+  } catch {
+    // already gone
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
   }
 }
 
@@ -411,15 +457,6 @@ function copyDataDir(from: string, to: string, top = true): void {
       // A running server removes temporary files while we copy; WAL replay makes the copy consistent.
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
     }
-  }
-}
-
-async function hasProcessesFor(dataDir: string): Promise<boolean> {
-  try {
-    const { stdout } = await execFileP('pgrep', ['-f', `-D ${dataDir}`])
-    return stdout.trim().length > 0
-  } catch {
-    return false
   }
 }
 

@@ -11,7 +11,7 @@ import { parseTcpInfo } from '../../src/socket/tcp-info'
 import { CAPTURED } from '../fixtures/captured'
 import { ESTABLISHED_IDLE } from '../fixtures/tcp-info'
 
-const options: ClassifierOptions = { stallMs: 1000, minRetransmits: 2, stallHardLimitMs: 30_000, probeAfterMs: 2000, graceMs: 500, keepAliveIdleMs: 5000 }
+const options: ClassifierOptions = { stallMs: 1000, keepAliveIntervalMs: 1000, minRetransmits: 2, stallHardLimitMs: 30_000, probeAfterMs: 2000, graceMs: 500 }
 const A = '127.0.0.2:5432'
 const B = '127.0.0.3:5432'
 
@@ -43,14 +43,14 @@ describe('classifier', () => {
   })
 
   it('blackholed host: every socket silent and retransmitting, so all of them (idle ones too) are condemned', () => {
+    // Seen 10 ms after their second retransmission: first sent 612 + 10 ms ago.
     const socks = [
-      ...[1, 2, 3, 4].map(() => sock(A, retransmitting())),
+      ...[1, 2, 3, 4].map(() => sock(A, retransmitting({ msSinceDataSent: 10 }))),
       sock(A, idle(), { inUse: false, queryInFlight: false }),
       sock(A, idle(), { inUse: false, queryInFlight: false }),
     ]
-    // First sight: the RTO schedule dates the stall 612 ms back — not yet stallMs.
     const first = run(socks, 100_000)
-    assert.deepEqual(first.verdicts, [])
+    assert.deepEqual(first.verdicts, [], 'a 622 ms stall is not yet stallMs')
     assert.deepEqual(first.probe.map((p) => p.endpoint), [A], 'suspicion asks for a probe')
     // 400 ms later the stall is > 1 s.
     const second = run(socks, 100_400, first.memory)
@@ -59,8 +59,13 @@ describe('classifier', () => {
     assert.deepEqual(kinds, ['host-dead', 'host-dead', 'zombie-unacked', 'zombie-unacked', 'zombie-unacked', 'zombie-unacked'])
     const z = second.verdicts.find((v) => v.kind === 'zombie-unacked')!
     assert.match(z.evidence, /^2 retransmits, no ACK for 1\.0 s, 0\/6 sockets to 127\.0\.0\.2:5432 progressing$/)
-    assert.equal(z.firstEvidenceAt, 100_000 - 612)
+    assert.equal(z.firstEvidenceAt, 100_000 - 10 - 612)
     assert.deepEqual(second.hosts, [{ endpoint: A, sockets: 6, active: 4, progressing: 0, stalled: 4, dead: true }])
+  })
+
+  it('the captured retransmitting socket is dated from its send time: 1.3 s of stall at first sight', () => {
+    const out = run([sock(A, retransmitting()), sock(A, retransmitting())])
+    assert.match(out.verdicts[0].evidence, /^2 retransmits, no ACK for 1\.3 s/)
   })
 
   it('lossy link: one retransmitting socket among progressing ones is not a zombie, until the hard limit', () => {
@@ -84,6 +89,17 @@ describe('classifier', () => {
     const three = sock(A, retransmitting({ retransmits: 3, backoff: 3, rtoMs: 1632 }))
     const u0 = run([three], 100_000)
     assert.deepEqual(u0.verdicts.map((v) => v.kind), ['zombie-unacked'], 'three retransmissions: 1.4 s of stall already')
+  })
+
+  it('a busy server is not a dead host: siblings heard from after the stall began, though not within stallMs', () => {
+    // Captured 2026-11: under 18 % loss one socket stalled 3 s while the server took > 1 s to answer the
+    // other seven writers. "No ACK within stallMs" on every socket would have called the host dead.
+    const lossy = sock(A, retransmitting({ retransmits: 3, backoff: 3, rtoMs: 1632, msSinceAck: 3000, msSinceDataRecv: 3000 }))
+    const waitingOnServer = [1, 2, 3].map(() => sock(A, idle({ msSinceAck: 1500, msSinceDataRecv: 1600 })))
+    const out = run([lossy, ...waitingOnServer])
+    assert.deepEqual(out.verdicts, [])
+    assert.equal(out.hosts[0].progressing, 0, 'nobody progressed within stallMs...')
+    assert.equal(out.hosts[0].dead, false, '...but the host was heard from after the stall began')
   })
 
   it('another host progressing does not save a dead one (consensus is per endpoint)', () => {

@@ -1,0 +1,77 @@
+/**
+ * A real kernel fault: iptables DROP on a 127.0.0.x PostgreSQL, both directions, tagged and always
+ * removed. In-flight queries must reject with the coded error within 2 s, idle zombies must be evicted
+ * within 2 s of their first keepalive probe, and the pool must recover by itself once the block lifts.
+ */
+import assert from 'node:assert/strict'
+import { after, describe, it } from 'node:test'
+import { ConnectionEvictedError, ErrorCodes, type EvictionEvent, Pool } from '../../src/index'
+import { blackhole, type KernelFault } from '../../src/testing/kernel-faults'
+import { events, kernelSkip, useCluster } from '../helpers'
+
+const skip = kernelSkip('test/kernel/blackhole.test.ts')
+const cluster = useCluster({ primaryHost: '127.0.0.21' })
+const faults: KernelFault[] = []
+after(async () => {
+  for (const f of faults) await f.remove()
+})
+
+async function cut(): Promise<KernelFault> {
+  const c = cluster.get()
+  const f = await blackhole(c.primary.host, { port: c.port })
+  faults.push(f)
+  return f
+}
+
+describe('blackholed PostgreSQL (iptables DROP)', { skip }, () => {
+  it('in-flight queries reject with PGG_CONNECTION_EVICTED within 2 s: four at once, and a lone one', async () => {
+    for (const inFlight of [4, 1]) {
+      const pool = new Pool({ ...cluster.get().config, max: 6 })
+      const evictions: EvictionEvent[] = []
+      pool.guard.on('evict', (e) => evictions.push(e))
+      await Promise.all(Array.from({ length: 6 }, () => pool.query('SELECT 1'))) // 6 sockets, some will idle
+      const fault = await cut()
+      const started = Date.now()
+      const results = await Promise.allSettled(Array.from({ length: inFlight }, () => pool.query('SELECT 1')))
+      const elapsed = Date.now() - started
+      await fault.remove()
+      assert.ok(elapsed < 2000, `${inFlight} in flight: settled after ${elapsed} ms`)
+      for (const r of results) {
+        assert.equal(r.status, 'rejected')
+        const err = (r as PromiseRejectedResult).reason as ConnectionEvictedError
+        assert.ok(err instanceof ConnectionEvictedError, String(err))
+        assert.equal(err.code, ErrorCodes.CONNECTION_EVICTED)
+        assert.match(err.message, new RegExp(`connection to 127\\.0\\.0\\.21:${cluster.get().port} evicted \\(zombie-unacked\\): \\d retransmits, no ACK for`))
+      }
+      // The whole host was condemned at once: idle sockets too, so none can be handed out later.
+      assert.equal(evictions.length, 6, evictions.map((e) => e.reason).join())
+      assert.deepEqual(new Set(evictions.map((e) => e.reason)), new Set(['zombie-unacked', 'host-dead']))
+      assert.equal(pool.idleCount, 0)
+      // After the block lifts, new queries just work.
+      assert.equal((await pool.query('SELECT 7 AS n')).rows[0].n, 7)
+      await pool.end()
+    }
+  })
+
+  it('idle zombies are evicted within 2 s of their first keepalive probe', async () => {
+    const keepAliveIdleMs = 2000
+    const pool = new Pool({ ...cluster.get().config, max: 3, guard: { keepAliveIdleMs } })
+    await Promise.all(Array.from({ length: 3 }, () => pool.query('SELECT 1')))
+    const lastTraffic = Date.now()
+    const removed = events(pool, 'remove', 3, 15_000)
+    const evictions: EvictionEvent[] = []
+    pool.guard.on('evict', (e) => evictions.push(e))
+    await cut()
+    await removed
+    const firstProbe = lastTraffic + keepAliveIdleMs
+    for (const e of evictions) {
+      assert.equal(e.inUse, false)
+      assert.ok(e.at - firstProbe < 2000, `evicted ${e.at - firstProbe} ms after the first probe (${e.reason}: ${e.evidence})`)
+      assert.ok(e.at - e.firstEvidenceAt < 2000, `the guard's own estimate: ${e.at - e.firstEvidenceAt} ms`)
+    }
+    assert.equal(evictions.filter((e) => e.reason === 'zombie-keepalive').length >= 1, true)
+    assert.match(evictions[0].evidence, /keepalive probes unanswered/)
+    assert.equal(pool.totalCount, 0)
+    await pool.end()
+  })
+})
