@@ -21,6 +21,8 @@ export const ErrorCodes = {
   LEAK_DETECTED: 'PGG_LEAK_DETECTED',
   /** Warning: an idle client failed and the pool had no 'error' listener (pg.Pool would have crashed). */
   IDLE_CLIENT_ERROR: 'PGG_IDLE_CLIENT_ERROR',
+  /** Warning: a checked-out client emitted 'error' with no listener (pg would have thrown it). */
+  CLIENT_ERROR: 'PGG_CLIENT_ERROR',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]

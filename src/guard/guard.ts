@@ -159,6 +159,12 @@ export class Guard extends EventEmitter<GuardEvents> {
     const rec = this.registry.add(client, client.host, client.port, Date.now())
     onSocketConnected(client, () => this.socketConnected(rec))
     client.once('end', () => this.registry.setState(rec, 'closed'))
+    // pg emits a checked-out client's connection error on the client, and throws it when nobody listens;
+    // the running query has already rejected with it, so a coded warning is enough.
+    client.on('error', (err: Error) => {
+      if (client.listenerCount('error') > 1) return
+      warnOnce(ErrorCodes.CLIENT_ERROR, `client of ${rec.configuredHost}:${rec.configuredPort} failed with no 'error' listener: ${err.message}`, err.message)
+    })
     return rec
   }
 

@@ -92,13 +92,11 @@ export function evictIdle(pool: PgPool, client: Client): void {
 
 /**
  * Destroy an in-use client's socket with `err`: pg rejects the running query with `err` at once and marks
- * the client unqueryable, so pg-pool removes it on release. A no-op 'error' listener is added when the
- * caller holds the client without one, because pg would otherwise throw the error as unhandled.
+ * the client unqueryable, so pg-pool removes it on release. (The client also emits `err`; the guard keeps
+ * a listener on every client so that this never becomes an uncaught exception.)
  */
 export function destroyInUse(client: Client, err: Error): void {
-  const c = client as AnyClient
-  if (c.listenerCount('error') === 0) c.on('error', () => {})
-  c.connection?.stream?.destroy(err)
+  ;(client as AnyClient).connection?.stream?.destroy(err)
 }
 
 /**

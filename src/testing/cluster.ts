@@ -10,7 +10,7 @@
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { chownSync, createWriteStream, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, copyFileSync, lstatSync, chmodSync } from 'node:fs'
+import { chownSync, existsSync, createWriteStream, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, copyFileSync, lstatSync, chmodSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -109,6 +109,7 @@ export class PgServer {
   async start(readyLine: RegExp): Promise<void> {
     const c = this.cluster
     const log = createWriteStream(this.logFile, { flags: 'a' })
+    log.on('error', () => {}) // the directory is gone after stop(); late lines do not matter
     const child = spawn(join(c.binaries.binDir, 'postgres'), ['-D', this.dataDir], {
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(c.osUser ? { uid: c.osUser.uid, gid: c.osUser.gid } : {}),
@@ -277,6 +278,17 @@ export class Cluster {
     server.role = 'primary'
     server.promotedSeq = ++this.promotions
     return server
+  }
+
+  /**
+   * Start a stopped (or killed) server again on the same data, in the role it had: after a kill, the
+   * server runs crash recovery first.
+   */
+  async restart(server: PgServer): Promise<void> {
+    if (server.running) await server.stop('fast')
+    const standby = existsSync(join(server.dataDir, 'standby.signal'))
+    await server.start(standby ? /ready to accept read-only connections/ : /ready to accept connections/)
+    server.role = standby ? 'standby' : 'primary'
   }
 
   /** Stop the current primary. */
