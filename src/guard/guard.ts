@@ -113,9 +113,12 @@ export class Guard extends EventEmitter<GuardEvents> {
     return this.monitor.foreign.map((f) => ({ ...f }))
   }
 
-  /** Runs one kernel pass now (normally driven by the timer every checkIntervalMs). */
-  check(): void {
-    this.monitor.tick()
+  /**
+   * Runs one kernel pass now (normally the timer does, every checkIntervalMs). `crossCheck: true` also
+   * reads /proc/net/tcp: fd identity, vanished sockets and the process-wide view (foreignSockets()).
+   */
+  check({ crossCheck = false }: { crossCheck?: boolean } = {}): void {
+    this.monitor.tick(Date.now(), { procScan: crossCheck })
   }
 
   /**

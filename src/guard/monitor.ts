@@ -9,6 +9,7 @@ import { readTcpTable, socketInodesOf } from '../kernel/reader'
 import type { ResolvedGuardOptions } from '../options'
 import { fdOf, hasQueryInFlight } from '../pool/pg-adapter'
 import { loadSockopt } from '../socket/ffi'
+import { TcpState } from '../socket/tcp-info'
 import { type ClassifyOutput, classify, type HostSummary, type ProbeResult, type SocketInput, type SocketMemory, type Verdict } from './classifier'
 import { probe } from './probe'
 import { type ConnRecord, type Registry, socketInode } from './registry'
@@ -53,7 +54,9 @@ export class Monitor {
   private readonly probing = new Set<string>()
   private readonly lastProbeAt = new Map<string, number>()
   private procRows: Map<number, TcpRow> | null = null
-  private lastProcScanAt = -Infinity
+  /** The first cross-check waits a full interval (TCP_INFO covers the pool meanwhile). */
+  private lastProcScanAt = Date.now()
+  private lastProcScanCostMs = 0
   private suspicion = false
   private timer: NodeJS.Timeout | undefined
   private stopped = false
@@ -83,7 +86,8 @@ export class Monitor {
     return new Set(this.deps.registry.records().map((r) => r.remotePort ?? r.configuredPort))
   }
 
-  tick(now = Date.now()): void {
+  /** One pass; `procScan: true` forces the /proc cross-check regardless of cadence and budget. */
+  tick(now = Date.now(), { procScan = false }: { procScan?: boolean } = {}): void {
     if (this.stopped) return
     const started = performance.now()
     const o = this.deps.options
@@ -93,14 +97,18 @@ export class Monitor {
       return
     }
     const inFlight = recs.some((r) => hasQueryInFlight(r.client))
-    const procDue = this.useTcpInfo
-      ? (o.procScanIntervalMs > 0 && now - this.lastProcScanAt >= o.procScanIntervalMs) || (this.suspicion && now - this.lastProcScanAt >= 1000)
-      : now - this.lastProcScanAt >= (inFlight || this.suspicion ? Math.min(1000, o.procScanIntervalMs || 1000) : o.procScanIntervalMs || 1000)
+    // Reading /proc/net/tcp costs tens of ms on a busy host: never spend more than 0.05 % of a core on it.
+    const sinceScan = now - this.lastProcScanAt
+    const budgetOk = sinceScan >= this.lastProcScanCostMs * 2000
+    const procDue = procScan || (budgetOk && (this.useTcpInfo
+      ? (o.procScanIntervalMs > 0 && sinceScan >= o.procScanIntervalMs) || (this.suspicion && sinceScan >= 1000)
+      : sinceScan >= (inFlight || this.suspicion ? Math.min(1000, o.procScanIntervalMs || 1000) : o.procScanIntervalMs || 1000)))
     let procScanMs = 0
     if (procDue) {
       const t = performance.now()
       this.scanProc(now, recs)
       procScanMs = performance.now() - t
+      this.lastProcScanCostMs = procScanMs
     }
 
     const byId = new Map<number, ConnRecord>()
@@ -110,6 +118,13 @@ export class Monitor {
       rec.kernel = input.sample ?? null
       return input
     })
+    // Fast path: every socket idle and quiet — nothing for the classifier to weigh.
+    if (!inFlight && !this.suspicion && inputs.every(quiet)) {
+      this.memory.clear()
+      this.hosts = []
+      this.deps.onPass({ durationMs: performance.now() - started, sockets: recs.length, procScan: procDue, procScanMs }, undefined)
+      return
+    }
     const out = classify({
       now,
       sockets: inputs,
@@ -145,7 +160,9 @@ export class Monitor {
   /** The slow cross-check: /proc/net/tcp{,6} by inode, fd identity, and the process-wide foreign sockets. */
   private scanProc(now: number, recs: ConnRecord[]): void {
     this.lastProcScanAt = now
-    const table = readTcpTable()
+    // Only this process's sockets matter here; filtering before rows are built keeps a 20k-socket host cheap.
+    const mine = socketInodesOf('self')
+    const table = readTcpTable(undefined, undefined, (inode) => mine.has(inode))
     this.procRows = new Map(table.rows.map((r) => [r.inode, r]))
     for (const rec of recs) {
       const fd = fdOf(rec.socket)
@@ -161,7 +178,6 @@ export class Monitor {
       for (const p of m.ports()) ports.add(p)
     }
     for (const r of recs) if (r.inode !== null) known.add(r.inode)
-    const mine = socketInodesOf('self')
     this.foreign = table.rows
       .filter((r) => mine.has(r.inode) && !known.has(r.inode) && ports.has(r.remotePort) && r.state !== 10)
       .map((r) => ({
@@ -185,6 +201,11 @@ export class Monitor {
       this.tick() // act on a failed probe at once
     })
   }
+}
+
+function quiet(i: SocketInput): boolean {
+  const k = i.sample
+  return i.gone === null && k !== undefined && k.state === TcpState.ESTABLISHED && !k.outstanding && k.probes === 0 && k.retransmits === 0
 }
 
 export function endpointOf(rec: ConnRecord): string {

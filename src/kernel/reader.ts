@@ -3,7 +3,7 @@
  * classifier's callers can be tested without a kernel; the default reads /proc.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
-import { parseProcNetTcp, type TcpRow } from './proc-net-tcp'
+import { parseProcNetTcp, type RowFilter, type TcpRow } from './proc-net-tcp'
 
 export interface TcpTable {
   rows: TcpRow[]
@@ -20,7 +20,7 @@ export type ReadFile = (path: string) => string
 const defaultRead: ReadFile = (path) => readFileSync(path, 'utf8')
 
 /** /proc/self/net/tcp{,6}: the sockets of this process's network namespace. */
-export function readTcpTable(read: ReadFile = defaultRead, procNet = '/proc/self/net'): TcpTable {
+export function readTcpTable(read: ReadFile = defaultRead, procNet = '/proc/self/net', filter?: RowFilter): TcpTable {
   const started = performance.now()
   const rows: TcpRow[] = []
   const errors: string[] = []
@@ -33,7 +33,7 @@ export function readTcpTable(read: ReadFile = defaultRead, procNet = '/proc/self
       errors.push(`${procNet}/${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
       continue
     }
-    const parsed = parseProcNetTcp(text, family)
+    const parsed = parseProcNetTcp(text, family, filter)
     for (const r of parsed.rows) rows.push(r)
     skipped += parsed.skipped
   }
