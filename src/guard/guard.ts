@@ -62,6 +62,7 @@ export class Guard extends EventEmitter<GuardEvents> {
   readonly registry = new Registry()
   private readonly pool: PgPool
   private readonly monitor: Monitor
+  private readonly passStats = { passes: 0, passMs: 0, procScans: 0, procScanMs: 0 }
   private housekeepingTimer: NodeJS.Timeout | undefined
   private warming = 0
   private stopped = false
@@ -86,7 +87,14 @@ export class Guard extends EventEmitter<GuardEvents> {
       options: this.options,
       evict: (rec, v) => this.evict(rec, v),
       onProbe: (r) => this.emit('probe', r),
-      onPass: () => {},
+      onPass: (report) => {
+        this.passStats.passes++
+        this.passStats.passMs += report.durationMs
+        if (report.procScan) {
+          this.passStats.procScans++
+          this.passStats.procScanMs += report.procScanMs
+        }
+      },
     })
     this.listen()
     // A pool that another library created may already hold clients.
@@ -98,6 +106,11 @@ export class Guard extends EventEmitter<GuardEvents> {
     }
     this.startHousekeeping()
     this.monitor.start()
+  }
+
+  /** What the guard's own work has cost so far: kernel passes and /proc cross-checks, count and total ms. */
+  stats(): { passes: number; passMs: number; procScans: number; procScanMs: number } {
+    return { ...this.passStats }
   }
 
   /** Per remote endpoint, as the last kernel pass saw it: sockets, active, progressing, stalled, dead. */

@@ -1,0 +1,46 @@
+// Runs every benchmark in this directory and writes their output to benchmarks/README.md, with the
+// command and the machine they were measured on.  npm run bench   (or: node benchmarks/run-all.mjs --smoke)
+import { execFileSync, spawnSync } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const smoke = process.argv.includes('--smoke')
+const only = process.argv.slice(2).filter((a) => !a.startsWith('--'))
+const benches = [
+  ['overhead.ts', 'Overhead: throughput and latency vs pg.Pool'],
+  ['memory.ts', 'Memory per pooled connection'],
+  ['detection.ts', 'Blackhole detection'],
+  ['failover.ts', 'Failover, split-brain and packet loss'],
+  ['guard-pass.ts', 'Guard pass cost vs sockets on the host'],
+].filter(([f]) => only.length === 0 || only.some((o) => f.startsWith(o)))
+
+const sections = []
+for (const [file, title] of benches) {
+  const started = Date.now()
+  process.stderr.write(`running ${file}${smoke ? ' --smoke' : ''} ...\n`)
+  const res = spawnSync(process.execPath, ['--import', 'tsx', join(here, file), ...(smoke ? ['--smoke'] : [])], {
+    cwd: join(here, '..'),
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  process.stdout.write(res.stdout)
+  if (res.status !== 0) {
+    console.error(`${file} failed with exit code ${res.status}`)
+    process.exit(1)
+  }
+  sections.push(`## ${title}\n\n\`node --import tsx benchmarks/${file}\` (${((Date.now() - started) / 1000).toFixed(0)} s)\n\n${res.stdout.trim()}\n`)
+}
+
+if (!smoke && only.length === 0) {
+  const kernel = execFileSync('uname', ['-sr'], { encoding: 'utf8' }).trim()
+  const machine = `${cpus().length} x ${cpus()[0].model}, ${Math.round(totalmem() / 2 ** 30)} GiB, ${kernel}, Node ${process.version}`
+  const intro = readFileSync(join(here, 'INTRO.md'), 'utf8').trim()
+  writeFileSync(
+    join(here, 'README.md'),
+    `${intro}\n\nMeasured ${new Date().toISOString().slice(0, 10)} with \`npm run bench\` on: ${machine}.\n\n${sections.join('\n')}`
+  )
+  process.stderr.write('wrote benchmarks/README.md\n')
+}
