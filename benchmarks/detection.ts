@@ -75,7 +75,7 @@ async function main(): Promise<void> {
             if (++removed === 4) resolve(Date.now() - started)
           })
         )
-        const ms = await Promise.race([dropped, new Promise<undefined>((r) => setTimeout(r, capMs))])
+        const ms = await Promise.race([dropped, new Promise<undefined>((r) => setTimeout(() => r(undefined), capMs))])
         await fault.remove()
         lines.push(`| ${name} | idle: 4 sockets | ${fmt(ms)} | ${removed}/4 dropped |`)
         void pool.end().catch(() => {})

@@ -66,10 +66,11 @@ export interface HostAttempt {
 export class NoHostAvailableError extends PoolGuardError {
   constructor(
     readonly targetSessionAttrs: string,
-    readonly attempts: HostAttempt[]
+    readonly attempts: HostAttempt[],
+    cause?: unknown
   ) {
     const tried = attempts.map((a) => `${a.host}:${a.port} (${a.rejected})`).join('; ')
-    super(ErrorCodes.NO_HOST_AVAILABLE, `no host satisfies target_session_attrs=${targetSessionAttrs}; tried ${tried}`)
+    super(ErrorCodes.NO_HOST_AVAILABLE, `no host satisfies target_session_attrs=${targetSessionAttrs}; tried ${tried}`, { cause })
   }
 }
 

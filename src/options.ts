@@ -3,6 +3,8 @@
  * construction. Units are in the names. `??` everywhere: 0 is a real value.
  */
 import { ConfigError } from './errors'
+import { LOAD_BALANCE_HOSTS, type LoadBalanceHosts, TARGET_SESSION_ATTRS, type TargetSessionAttrs } from './topology/hosts'
+import type { RegionsConfig } from './topology/regions'
 
 export interface GuardOptions {
   /**
@@ -40,6 +42,30 @@ export interface GuardOptions {
   maxLifetimeJitter?: number
   /** Keep at least this many idle clients open (never beyond `max`), opening them in the background. @default 0 */
   minIdle?: number
+  /**
+   * libpq's target_session_attrs: any, read-write, read-only, primary, standby, prefer-standby. Also read
+   * from the connection string. @default 'any'
+   */
+  targetSessionAttrs?: TargetSessionAttrs
+  /** libpq's load_balance_hosts: 'disable' (list order) or 'random'. @default 'disable' */
+  loadBalanceHosts?: LoadBalanceHosts
+  /** Region name -> hosts, IPs and CIDRs in it. @default {} */
+  regions?: RegionsConfig
+  /**
+   * Resolves a host name to its addresses; used for new connections and to re-resolve names (stale DNS).
+   * @default dns.lookup with all: true
+   */
+  lookup?: ((hostname: string) => Promise<string[]>) | null
+  /** How often each configured host's role and timeline are polled (several hosts or a role requirement). 0 = off. @default 500 */
+  topologyIntervalMs?: number
+  /** How often host names are re-resolved (±20 % jitter), and at once on suspicion. 0 = off. @default 5000 */
+  dnsIntervalMs?: number
+  /** Evict sockets outside the primary's region. @default true with regions and targetSessionAttrs read-write or primary */
+  singleRegion?: boolean | null
+  /** In-use sockets condemned by topology (fenced, wrong-role, stale-dns, dual-region): 'destroy' now, or retire on 'release'. @default 'destroy' */
+  topologyEvictInUse?: 'destroy' | 'release'
+  /** With several hosts, one connection attempt may take this long before the next host is tried. @default 3000 */
+  connectAttemptTimeoutMs?: number
 }
 
 export type ResolvedGuardOptions = Required<GuardOptions>
@@ -70,6 +96,14 @@ export type ResolvedGuardOptions = Required<GuardOptions>
  *   is found ~3.5 s after a query stops getting data; a slow healthy query costs one cheap probe per host
  *   per 5 s. The 1.5 s deadline survives one lost SYN (its retransmission goes out after 1 s).
  * - graceMs 500 ms: pg itself handles a FIN or RST within milliseconds; the guard only steps in when it did not.
+ * - topologyIntervalMs 500 ms: a promotion is seen within half a second (plus one round trip), so writes to the
+ *   old primary stop well within the 1 s target; two cheap queries a second per host.
+ * - dnsIntervalMs 5 s: RDS/Aurora flip the endpoint's DNS record at failover (TTL 5 s); jitter keeps a fleet
+ *   from resolving in lockstep, and a kernel verdict re-resolves at once.
+ * - topologyEvictInUse 'destroy': a write in flight on a fenced old primary is the write the bank lost; stopping
+ *   it now is the point. 'release' lets read-mostly pools finish what they are doing.
+ * - connectAttemptTimeoutMs 3 s: libpq has no default (connect_timeout) and a blackholed host holds a SYN for
+ *   over two minutes; with another host to try, three seconds is plenty for a TCP + TLS + auth handshake.
  * - leakDetectionThresholdMs 0: off, as in HikariCP; capturing stacks on every acquire has a cost.
  * - maxLifetimeJitter 0.1: HikariCP subtracts up to 2.5 %; 10 % spreads a pool of 10 created together over a
  *   meaningful window even for short lifetimes.
@@ -92,6 +126,15 @@ export const GUARD_DEFAULTS: ResolvedGuardOptions = {
   leakDetectionThresholdMs: 0,
   maxLifetimeJitter: 0.1,
   minIdle: 0,
+  targetSessionAttrs: 'any',
+  loadBalanceHosts: 'disable',
+  regions: {},
+  lookup: null,
+  topologyIntervalMs: 500,
+  dnsIntervalMs: 5_000,
+  singleRegion: null,
+  topologyEvictInUse: 'destroy',
+  connectAttemptTimeoutMs: 3_000,
 }
 
 type Check = (name: string, v: unknown) => void
@@ -117,6 +160,21 @@ const fraction: Check = (name, v) => {
   }
 }
 
+const oneOf = (values: readonly string[]): Check => (name, v) => {
+  if (typeof v !== 'string' || !values.includes(v)) {
+    throw new ConfigError(`guard.${name} must be one of ${values.join(', ')}, got ${JSON.stringify(v)}`)
+  }
+}
+const fn: Check = (name, v) => {
+  if (v !== null && typeof v !== 'function') throw new ConfigError(`guard.${name} must be a function, got ${typeof v}`)
+}
+const bool: Check = (name, v) => {
+  if (v !== null && typeof v !== 'boolean') throw new ConfigError(`guard.${name} must be true or false, got ${JSON.stringify(v)}`)
+}
+const record: Check = (name, v) => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError(`guard.${name} must be an object`)
+}
+
 const CHECKS: Record<keyof ResolvedGuardOptions, Check> = {
   keepAliveIdleMs: wholeSeconds,
   keepAliveIntervalMs: wholeSeconds,
@@ -134,6 +192,15 @@ const CHECKS: Record<keyof ResolvedGuardOptions, Check> = {
   leakDetectionThresholdMs: integer,
   maxLifetimeJitter: fraction,
   minIdle: integer,
+  targetSessionAttrs: oneOf(TARGET_SESSION_ATTRS),
+  loadBalanceHosts: oneOf(LOAD_BALANCE_HOSTS),
+  regions: record,
+  lookup: fn,
+  topologyIntervalMs: integer,
+  dnsIntervalMs: integer,
+  singleRegion: bool,
+  topologyEvictInUse: oneOf(['destroy', 'release']),
+  connectAttemptTimeoutMs: positiveInteger,
 }
 
 export function resolveGuardOptions(input: GuardOptions | undefined): ResolvedGuardOptions {

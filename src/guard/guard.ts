@@ -1,91 +1,145 @@
 /**
- * The guard attached to one pg pool: it follows the pool's events into the registry, hardens each socket
- * as it connects, and runs the housekeeping HikariCP users expect (leak detection, lifetime jitter,
- * kept-warm idle clients). All its timers are unref'd and stop when the pool ends.
+ * The guard attached to one pg pool. It wires the parts together and owns the one place where a
+ * connection is evicted:
+ *   pool events -> registry  (one record per client; hardened socket, role, region)
+ *   monitor     -> kernel verdicts (zombies, probes)         \
+ *   topology    -> topology verdicts (fenced, stale DNS, ...) -> evict()
+ *   housekeeping -> leaks, warm idle clients
+ * Every timer is unref'd and stops when the pool ends.
  */
 import { EventEmitter } from 'node:events'
 import { inspect } from 'node:util'
-import type { Client, Pool as PgPool, PoolClient } from 'pg'
+import pg from 'pg'
+import type { Client, Pool as PgPool } from 'pg'
 import { ConnectionEvictedError, ErrorCodes, warnOnce } from '../errors'
 import { type GuardOptions, type ResolvedGuardOptions, resolveGuardOptions } from '../options'
 import {
   backendPidOf,
+  clientConfigFor,
   clientsOf,
   destroyInUse,
   evictIdle,
   fdOf,
   installPoolHooks,
   isIdleInPool,
+  lookupStream,
+  onParameterStatus,
   onSocketConnected,
-  openIdleClient,
   rawSocketOf,
+  retireOnRelease,
 } from '../pool/pg-adapter'
 import { hardenSocket } from '../socket/harden'
-import type { HostSummary, ProbeResult, Verdict, VerdictKind } from './classifier'
-import { type ForeignSocket, Monitor, endpointOf } from './monitor'
-import { type ConnRecord, type ConnSnapshot, Registry, recordSocket } from './registry'
+import { type ConnectPlanner, connectPlanner } from '../topology/connect'
+import { type HostSpec, parseHosts, roleName, type ServerRole, type TargetSessionAttrs } from '../topology/hosts'
+import { Regions } from '../topology/regions'
+import { defaultLookup, type HostState, Topology } from '../topology/topology'
+import type { HostSummary, ProbeResult } from './classifier'
+import { Housekeeping, type LeakReport } from './housekeeping'
+import { endpointOf, type ForeignSocket, Monitor } from './monitor'
+import { type ConnRecord, type ConnSnapshot, type EvictionReason, Registry, recordSocket } from './registry'
 
-export interface LeakReport {
-  id: number
-  host: string
-  port: number
-  heldMs: number
-  /** Stack of the pool.connect() call that acquired the client. */
-  stack: string
-}
+export type { LeakReport }
 
 /** What the guard did to one connection, and why. */
 export interface EvictionEvent {
   id: number
-  reason: VerdictKind
-  /** The host and port the pool was configured with. */
+  reason: EvictionReason
+  /** The host and port the client was configured for. */
   host: string
   port: number
   /** The endpoint the socket was connected to ("ip:port"). */
   endpoint: string
   backendPid: number | null
   evidence: string
-  /** true: the socket was destroyed under its holder (a query in flight gets ConnectionEvictedError). */
+  /** true: the client was in use — its socket destroyed (or, with topologyEvictInUse 'release', retired on release). */
   inUse: boolean
   firstEvidenceAt: number
   at: number
+}
+
+/** The topology as the guard sees it: which host is primary, and each host's state. */
+export interface TopologySnapshot {
+  primary: string | null
+  targetSessionAttrs: TargetSessionAttrs
+  hosts: HostState[]
 }
 
 export interface GuardEvents {
   leak: [LeakReport]
   evict: [EvictionEvent]
   probe: [ProbeResult]
+  topology: [HostState]
 }
+
+const KERNEL_DEAD = new Set<EvictionReason>(['host-dead', 'zombie-unacked', 'zombie-keepalive', 'host-unresponsive'])
 
 export class Guard extends EventEmitter<GuardEvents> {
   readonly options: ResolvedGuardOptions
   readonly registry = new Registry()
   private readonly pool: PgPool
   private readonly monitor: Monitor
+  private readonly housekeeping: Housekeeping
+  private readonly topo: Topology
+  private readonly planner: ConnectPlanner | undefined
+  private readonly singleRegion: boolean
+  private readonly regions: Regions
   private readonly passStats = { passes: 0, passMs: 0, procScans: 0, procScanMs: 0 }
-  private housekeepingTimer: NodeJS.Timeout | undefined
-  private warming = 0
   private stopped = false
 
   constructor(pool: PgPool, options?: GuardOptions) {
     super()
     this.options = resolveGuardOptions(options)
     this.pool = pool
+    const o = this.options
+    const poolOptions = (pool as unknown as { options: Record<string, unknown> }).options
+    const parsed = parseHosts(poolOptions)
+    const hosts = parsed.hosts.length > 0 ? parsed.hosts : [defaultHost(poolOptions)]
+    const targetSessionAttrs = options?.targetSessionAttrs ?? parsed.targetSessionAttrs ?? 'any'
+    this.regions = new Regions(o.regions)
+    this.singleRegion = o.singleRegion ?? (this.regions.configured && (targetSessionAttrs === 'read-write' || targetSessionAttrs === 'primary'))
+    this.topo = new Topology({
+      hosts,
+      targetSessionAttrs,
+      loadBalanceHosts: options?.loadBalanceHosts ?? parsed.loadBalanceHosts ?? 'disable',
+      regions: this.regions,
+      lookup: o.lookup ?? defaultLookup,
+      topologyIntervalMs: o.topologyIntervalMs,
+      dnsIntervalMs: o.dnsIntervalMs,
+      timeoutMs: o.probeTimeoutMs,
+      configFor: (spec: HostSpec) =>
+        clientConfigFor(poolOptions, spec.host, spec.port, {
+          connectionTimeoutMillis: o.probeTimeoutMs,
+          keepAlive: false,
+          application_name: 'pg-pool-guard monitor',
+          ...(o.lookup && poolOptions.stream === undefined ? { stream: lookupStream(o.lookup) } : {}),
+        }),
+    })
+    this.planner = connectPlanner({
+      topology: this.topo,
+      hosts,
+      targetSessionAttrs,
+      lookup: o.lookup,
+      attemptTimeoutMs: o.connectAttemptTimeoutMs,
+      reportedRole: (client) => this.registry.get(client)?.serverRole ?? null,
+      queryRole,
+      attemptOf: (client) => this.registry.get(client)?.attempt ?? undefined,
+    })
     installPoolHooks(pool, {
+      ...this.planner?.hooks,
       clientCreated: (client) => this.track(client),
-      connectCalled: this.options.leakDetectionThresholdMs > 0 ? () => new Error('acquired here').stack ?? '' : undefined,
+      connectCalled: o.leakDetectionThresholdMs > 0 ? () => new Error('acquired here').stack ?? '' : undefined,
       clientYielded: (client, stack) => {
         const rec = this.registry.get(client)
         if (rec) rec.acquiredStack = stack as string
       },
-      lifetimeSeconds: (configured) => configured * (1 - this.options.maxLifetimeJitter * Math.random()),
+      lifetimeSeconds: (configured) => configured * (1 - o.maxLifetimeJitter * Math.random()),
       ending: () => this.stop(),
     })
     this.monitor = new Monitor({
       pool,
       registry: this.registry,
-      options: this.options,
-      evict: (rec, v) => this.evict(rec, v),
+      options: o,
+      evict: (rec, v) => this.evict(rec, v.kind, v.evidence, v.firstEvidenceAt),
       onProbe: (r) => this.emit('probe', r),
       onPass: (report) => {
         this.passStats.passes++
@@ -94,7 +148,13 @@ export class Guard extends EventEmitter<GuardEvents> {
           this.passStats.procScans++
           this.passStats.procScanMs += report.procScanMs
         }
+        this.topologyPass()
       },
+    })
+    this.housekeeping = new Housekeeping(pool, this.registry, o, (r) => this.emit('leak', r))
+    this.topo.on('change', (h) => {
+      this.emit('topology', h)
+      this.topologyPass()
     })
     this.listen()
     // A pool that another library created may already hold clients.
@@ -104,13 +164,27 @@ export class Guard extends EventEmitter<GuardEvents> {
       rec.backendPid = backendPidOf(client)
       this.registry.setState(rec, isIdleInPool(pool, client) ? 'idle' : 'in-use')
     }
-    this.startHousekeeping()
+    this.housekeeping.start()
     this.monitor.start()
+    this.topo.start()
   }
 
-  /** What the guard's own work has cost so far: kernel passes and /proc cross-checks, count and total ms. */
-  stats(): { passes: number; passMs: number; procScans: number; procScanMs: number } {
-    return { ...this.passStats }
+  /** One row per pooled client: where its socket goes, its kernel identity, role and state. No secrets. */
+  snapshot(): ConnSnapshot[] {
+    // pg-pool drops a client from its list at once and emits 'remove' only after the socket closed;
+    // the snapshot follows the pool's list so that it agrees with totalCount.
+    const members = new Set(clientsOf(this.pool))
+    for (const rec of this.registry.records()) rec.timeline = this.topo.state(rec.configuredHost, rec.configuredPort)?.timeline ?? null
+    return this.registry.snapshot((rec) => members.has(rec.client))
+  }
+
+  /** The configured hosts: role, timeline, reachability, DNS answer, region, fencing; and the primary. */
+  topology(): TopologySnapshot {
+    return {
+      primary: this.topo.primary,
+      targetSessionAttrs: this.topo.options.targetSessionAttrs,
+      hosts: [...this.topo.hosts.values()].map((h) => ({ ...h, spec: { ...h.spec } })),
+    }
   }
 
   /** Per remote endpoint, as the last kernel pass saw it: sockets, active, progressing, stalled, dead. */
@@ -126,6 +200,11 @@ export class Guard extends EventEmitter<GuardEvents> {
     return this.monitor.foreign.map((f) => ({ ...f }))
   }
 
+  /** What the guard's own work has cost so far: kernel passes and /proc cross-checks, count and total ms. */
+  stats(): { passes: number; passMs: number; procScans: number; procScanMs: number } {
+    return { ...this.passStats }
+  }
+
   /**
    * Runs one kernel pass now (normally the timer does, every checkIntervalMs). `crossCheck: true` also
    * reads /proc/net/tcp: fd identity, vanished sockets and the process-wide view (foreignSockets()).
@@ -134,47 +213,95 @@ export class Guard extends EventEmitter<GuardEvents> {
     this.monitor.tick(Date.now(), { procScan: crossCheck })
   }
 
+  /** A summary: the guard holds the pool and its clients, whose options may carry credentials. */
+  [inspect.custom](): string {
+    return `Guard { connections: ${this.snapshot().length}, primary: ${this.topo.primary}, stopped: ${this.stopped} }`
+  }
+
+  /** Stops every timer and monitoring connection; called when the pool ends. */
+  stop(): void {
+    this.stopped = true
+    this.monitor.stop()
+    this.housekeeping.stop()
+    this.topo.stop()
+  }
+
   /**
-   * Idle: removed from the pool now, as pg-pool's idle timeout would ('remove' emitted). In use: its
-   * socket is destroyed so the running query rejects at once with ConnectionEvictedError; pg-pool drops the
-   * client on release and the next caller gets a fresh connection.
+   * The one place a connection is evicted. Idle: removed from the pool now, as pg-pool's idle timeout
+   * would ('remove' emitted). In use: its socket is destroyed, so the running query rejects at once with
+   * ConnectionEvictedError, and pg-pool drops the client on release — or, for topology verdicts with
+   * topologyEvictInUse 'release', the client finishes and is retired on release.
    */
-  private evict(rec: ConnRecord, v: Verdict): void {
+  private evict(rec: ConnRecord, reason: EvictionReason, evidence: string, firstEvidenceAt: number): void {
     const now = Date.now()
     const inUse = !isIdleInPool(this.pool, rec.client)
-    rec.verdict = { kind: v.kind, evidence: v.evidence, at: now, firstEvidenceAt: v.firstEvidenceAt }
-    this.registry.setState(rec, 'evicting')
-    if (inUse) {
-      destroyInUse(rec.client, new ConnectionEvictedError(v.kind, rec.configuredHost, rec.configuredPort, v.evidence))
+    rec.verdict = { kind: reason, evidence, at: now, firstEvidenceAt }
+    const gentle = inUse && !KERNEL_DEAD.has(reason) && reason !== 'peer-closed' && reason !== 'vanished' && this.options.topologyEvictInUse === 'release'
+    if (gentle) {
+      retireOnRelease(rec.client)
     } else {
-      evictIdle(this.pool, rec.client)
+      this.registry.setState(rec, 'evicting')
+      if (inUse) destroyInUse(rec.client, new ConnectionEvictedError(reason, rec.configuredHost, rec.configuredPort, evidence))
+      else evictIdle(this.pool, rec.client)
     }
+    if (reason === 'host-dead' || reason === 'host-unresponsive') this.topo.markDown(rec.configuredHost, rec.configuredPort, evidence)
     this.emit('evict', {
       id: rec.id,
-      reason: v.kind,
+      reason,
       host: rec.configuredHost,
       port: rec.configuredPort,
       endpoint: endpointOf(rec),
       backendPid: rec.backendPid,
-      evidence: v.evidence,
+      evidence,
       inUse,
-      firstEvidenceAt: v.firstEvidenceAt,
+      firstEvidenceAt,
       at: now,
     })
   }
 
-  /** One row per pooled client: where its socket goes, its kernel identity and its state. No secrets. */
-  snapshot(): ConnSnapshot[] {
-    // pg-pool drops a client from its list at once and emits 'remove' only after the socket closed;
-    // the snapshot follows the pool's list so that it agrees with totalCount.
-    const members = new Set(clientsOf(this.pool))
-    return this.registry.snapshot((rec) => members.has(rec.client))
+  /** Topology verdicts for every pooled socket (cheap: no I/O); runs after each kernel pass and topology change. */
+  private topologyPass(): void {
+    if (this.stopped) return
+    const recs = this.registry.records().filter((r) => (r.state === 'idle' || r.state === 'in-use') && r.verdict === null)
+    if (recs.length === 0) return
+    const byId = new Map(recs.map((r) => [r.id, r]))
+    const verdicts = this.topo.verdicts(
+      recs.map((r) => ({
+        id: r.id,
+        hostKey: `${r.configuredHost}:${r.configuredPort}`,
+        ip: r.remoteAddress,
+        role: r.serverRole,
+        roleAt: r.serverRoleAt,
+        region: r.region,
+      })),
+      this.singleRegion
+    )
+    const now = Date.now()
+    for (const v of verdicts) {
+      const rec = byId.get(v.id)
+      if (rec) this.evict(rec, v.kind, v.evidence, now)
+    }
   }
 
   private track(client: Client): ConnRecord {
     const rec = this.registry.add(client, client.host, client.port, Date.now())
+    rec.attempt = this.planner?.current() ?? null
     onSocketConnected(client, () => this.socketConnected(rec))
     client.once('end', () => this.registry.setState(rec, 'closed'))
+    const reported: Partial<ServerRole> = {}
+    onParameterStatus(client, (name, value) => {
+      if (name === 'in_hot_standby') reported.inHotStandby = value === 'on'
+      else if (name === 'default_transaction_read_only') reported.readOnly = value === 'on'
+      else return
+      if (reported.inHotStandby === undefined) return
+      const role: ServerRole = { inHotStandby: reported.inHotStandby, readOnly: reported.readOnly ?? false }
+      rec.serverRole = role
+      rec.serverRoleAt = Date.now()
+      rec.role = roleName(role)
+      rec.readOnly = role.readOnly
+      // Pushed again when a standby is promoted under this session: the topology hears it at once.
+      if (rec.state === 'idle' || rec.state === 'in-use') this.topo.noteRole(rec.configuredHost, rec.configuredPort, role)
+    })
     // pg emits a checked-out client's connection error on the client, and throws it when nobody listens;
     // the running query has already rejected with it, so a coded warning is enough.
     client.on('error', (err: Error) => {
@@ -189,6 +316,7 @@ export class Guard extends EventEmitter<GuardEvents> {
     if (!socket) return
     const fd = fdOf(socket)
     recordSocket(rec, socket, fd)
+    rec.region = this.regions.regionOf(rec.configuredHost, rec.remoteAddress)
     rec.socketOptions = hardenSocket(socket, fd, this.options)
   }
 
@@ -196,7 +324,9 @@ export class Guard extends EventEmitter<GuardEvents> {
     const pool = this.pool
     pool.on('connect', (client) => {
       const rec = this.registry.get(client)
-      if (rec) rec.backendPid = backendPidOf(client)
+      if (!rec) return
+      rec.backendPid = backendPidOf(client)
+      if (rec.serverRole) this.topo.noteRole(rec.configuredHost, rec.configuredPort, rec.serverRole)
     })
     pool.on('acquire', (client) => {
       const rec = this.registry.get(client)
@@ -216,7 +346,7 @@ export class Guard extends EventEmitter<GuardEvents> {
     pool.on('remove', (client) => {
       const rec = this.registry.get(client)
       if (rec) this.registry.setState(rec, 'closed')
-      this.keepWarm()
+      this.housekeeping.keepWarm()
     })
     // pg.Pool throws an idle client's error as unhandled when nobody listens; we report it instead.
     pool.on('error', (err) => {
@@ -224,77 +354,16 @@ export class Guard extends EventEmitter<GuardEvents> {
       warnOnce(ErrorCodes.IDLE_CLIENT_ERROR, `idle client error with no 'error' listener on the pool: ${err.message}`, err.message)
     })
   }
-
-  private startHousekeeping(): void {
-    const leakMs = this.options.leakDetectionThresholdMs
-    const everyMs = leakMs > 0 ? Math.min(1000, Math.max(50, leakMs / 4)) : 1000
-    if (leakMs === 0 && this.options.minIdle === 0) return
-    this.housekeepingTimer = setInterval(() => this.housekeeping(), everyMs).unref()
-    this.keepWarm()
-  }
-
-  private housekeeping(): void {
-    this.checkLeaks(Date.now())
-    this.keepWarm()
-  }
-
-  private checkLeaks(now: number): void {
-    const threshold = this.options.leakDetectionThresholdMs
-    if (threshold === 0) return
-    for (const rec of this.registry.records()) {
-      if (rec.state !== 'in-use' || rec.leakReported || rec.lastAcquiredAt === null) continue
-      const heldMs = now - rec.lastAcquiredAt
-      if (heldMs < threshold) continue
-      rec.leakReported = true
-      const report: LeakReport = {
-        id: rec.id,
-        host: rec.configuredHost,
-        port: rec.configuredPort,
-        heldMs,
-        stack: rec.acquiredStack ?? '(acquired before the guard attached)',
-      }
-      if (this.listenerCount('leak') > 0) {
-        this.emit('leak', report)
-      } else {
-        process.emitWarning(
-          `pg-pool-guard: client to ${report.host}:${report.port} held for ${heldMs} ms (leakDetectionThresholdMs ${threshold}); ${report.stack}`,
-          { code: ErrorCodes.LEAK_DETECTED }
-        )
-      }
-    }
-  }
-
-  /** Open idle clients in the background until minIdle are idle, never beyond max or while callers wait. */
-  private keepWarm(): void {
-    const pool = this.pool as PgPool & { options: { max: number } }
-    const want = this.options.minIdle
-    if (this.stopped || want === 0) return
-    while (
-      !pool.ending &&
-      pool.idleCount + this.warming < want &&
-      pool.totalCount < pool.options.max && // includes the clients being warmed: pg-pool counts them at once
-
-      pool.waitingCount === 0
-    ) {
-      this.warming++
-      void openIdleClient(pool).then(() => {
-        this.warming--
-      })
-    }
-  }
-
-  /** A summary: the guard holds the pool and its clients, whose options may carry credentials. */
-  [inspect.custom](): string {
-    return `Guard { connections: ${this.snapshot().length}, stopped: ${this.stopped} }`
-  }
-
-  /** Stops every timer; called when the pool ends. */
-  stop(): void {
-    this.stopped = true
-    this.monitor.stop()
-    if (this.housekeepingTimer) clearInterval(this.housekeepingTimer)
-    this.housekeepingTimer = undefined
-  }
 }
 
-export type { PoolClient }
+/** The host pg would use when none is configured (PGHOST, defaults), read from a client that never connects. */
+function defaultHost(options: Record<string, unknown>): HostSpec {
+  const c = new pg.Client(options as pg.ClientConfig)
+  return { host: c.host, port: c.port }
+}
+
+/** PostgreSQL < 14 does not report in_hot_standby: ask. */
+async function queryRole(client: Client): Promise<ServerRole> {
+  const { rows } = await client.query("SELECT pg_is_in_recovery() AS standby, current_setting('transaction_read_only') = 'on' AS ro")
+  return { inHotStandby: rows[0].standby, readOnly: rows[0].ro }
+}

@@ -8,7 +8,7 @@
  */
 import { isIP } from 'node:net'
 import pg from 'pg'
-import { destroyInUse, parseConnectionString } from '../pool/pg-adapter'
+import { clientConfigFor, destroyInUse } from '../pool/pg-adapter'
 import type { ProbeResult } from './classifier'
 
 export interface ProbeTarget {
@@ -22,13 +22,7 @@ export interface ProbeTarget {
 
 export async function probe(poolOptions: object, target: ProbeTarget, timeoutMs: number): Promise<ProbeResult> {
   const startedAt = Date.now()
-  const config = copyOptions(poolOptions)
-  const cs = config.connectionString
-  delete config.connectionString
-  if (typeof cs === 'string') Object.assign(config, parseConnectionString(cs))
-  Object.assign(config, {
-    host: target.ip,
-    port: target.port,
+  const config = clientConfigFor(poolOptions, target.ip, target.port, {
     connectionTimeoutMillis: timeoutMs,
     keepAlive: false,
     application_name: 'pg-pool-guard probe',
@@ -57,16 +51,4 @@ export async function probe(poolOptions: object, target: ProbeTarget, timeoutMs:
   } finally {
     clearTimeout(timer)
   }
-}
-
-/**
- * The pool's options as a fresh object, keeping non-enumerable properties (pg-pool hides the password
- * that way); connectionString is dropped by the caller because it would override host and port.
- */
-function copyOptions(options: object): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
-  for (const [key, d] of Object.entries(Object.getOwnPropertyDescriptors(options))) {
-    Object.defineProperty(out, key, { ...d, configurable: true, writable: true })
-  }
-  return out
 }

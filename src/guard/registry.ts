@@ -7,11 +7,16 @@ import type { Socket } from 'node:net'
 import type { Client } from 'pg'
 import type { SocketOptionsReport } from '../socket/harden'
 import { tcpStateName } from '../socket/tcp-info'
+import type { Attempt, ServerRole } from '../topology/hosts'
+import type { TopologyVerdictKind } from '../topology/topology'
 import type { VerdictKind } from './classifier'
 import type { KernelSample } from './sample'
 
+/** Every reason the guard evicts a connection for: kernel and probe verdicts, and topology verdicts. */
+export type EvictionReason = VerdictKind | TopologyVerdictKind
+
 export interface VerdictRecord {
-  kind: VerdictKind
+  kind: EvictionReason
   evidence: string
   at: number
   firstEvidenceAt: number
@@ -36,6 +41,14 @@ export interface ConnRecord {
   /** Socket inode, from /proc/self/fd/<fd> -> socket:[inode]; the key into /proc/net/tcp. */
   inode: number | null
   backendPid: number | null
+  /** 'primary' or 'standby', as the session reported it (in_hot_standby), or null until known. */
+  role: 'primary' | 'standby' | null
+  /** default_transaction_read_only of the session. */
+  readOnly: boolean | null
+  /** The host's timeline, as the topology last read it. */
+  timeline: number | null
+  /** From guard.regions, or null. */
+  region: string | null
   socketOptions: SocketOptionsReport | null
   createdAt: number
   lastAcquiredAt: number | null
@@ -47,6 +60,11 @@ export interface ConnRecord {
   verdict: VerdictRecord | null
   /** Set by the /proc cross-check when the fd no longer leads to this socket. */
   goneReason: string | null
+  /** The full role report and when it arrived (for topology decisions). */
+  serverRole: ServerRole | null
+  serverRoleAt: number | null
+  /** The connection attempt this client was made for (host, port, required role). */
+  attempt: Attempt | null
   /** Stack of the code that acquired it, kept only when leak detection is on. */
   acquiredStack: string | null
   leakReported: boolean
@@ -60,7 +78,7 @@ export interface KernelSnapshot extends Omit<KernelSample, 'bytesReceived' | 'by
 }
 
 /** A record as `snapshot()` returns it: plain data (JSON-safe), no client or socket object, no secrets. */
-export type ConnSnapshot = Omit<ConnRecord, 'client' | 'socket' | 'acquiredStack' | 'leakReported' | 'kernel' | 'goneReason'> & {
+export type ConnSnapshot = Omit<ConnRecord, 'client' | 'socket' | 'acquiredStack' | 'leakReported' | 'kernel' | 'goneReason' | 'serverRole' | 'serverRoleAt' | 'attempt'> & {
   kernel: KernelSnapshot | null
 }
 
@@ -91,7 +109,14 @@ export class Registry {
       fd: null,
       inode: null,
       backendPid: null,
+      role: null,
+      readOnly: null,
+      timeline: null,
+      region: null,
       socketOptions: null,
+      serverRole: null,
+      serverRoleAt: null,
+      attempt: null,
       kernel: null,
       verdict: null,
       goneReason: null,
@@ -128,7 +153,7 @@ export class Registry {
 }
 
 export function toSnapshot(rec: ConnRecord): ConnSnapshot {
-  const { client: _c, socket: _s, acquiredStack: _a, leakReported: _l, kernel: k, goneReason: _g, ...rest } = rec
+  const { client: _c, socket: _s, acquiredStack: _a, leakReported: _l, kernel: k, goneReason: _g, serverRole: _r, serverRoleAt: _t, attempt: _p, ...rest } = rec
   return {
     ...rest,
     socketOptions: rec.socketOptions && { ...rec.socketOptions },

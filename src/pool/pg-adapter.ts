@@ -31,6 +31,22 @@ export function parseConnectionString(connectionString: string): Record<string, 
   return { ...parse(connectionString) }
 }
 
+/**
+ * A pg.Client config for one host of the pool: the pool's options copied with their descriptors (pg-pool
+ * keeps the password non-enumerable, and a spread would drop it), the connection string parsed into fields
+ * (it would override host and port), then `host`, `port` and `overrides` applied.
+ */
+export function clientConfigFor(poolOptions: object, host: string, port: number, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [key, d] of Object.entries(Object.getOwnPropertyDescriptors(poolOptions))) {
+    Object.defineProperty(out, key, { ...d, configurable: true, writable: true })
+  }
+  const cs = out.connectionString
+  delete out.connectionString
+  if (typeof cs === 'string') Object.assign(out, parseConnectionString(cs))
+  return Object.assign(out, { host, port }, overrides)
+}
+
 /** The plain TCP socket under a client, also when pg upgraded it to TLS (same fd on Node 20). */
 export function rawSocketOf(client: Client): Socket | undefined {
   const stream = (client as AnyClient).connection?.stream as any
@@ -100,6 +116,86 @@ export function destroyInUse(client: Client, err: Error): void {
 }
 
 /**
+ * pg-pool's newClient makes one attempt. With several hosts, a failed attempt moves to the next host
+ * (libpq semantics) before the caller hears anything; only when every attempt failed does the caller get
+ * one error naming them all. pg-pool's accounting is kept: each attempt is a full newClient (the client is
+ * counted, and uncounted when it fails), and a retry that would exceed `max` goes back to the queue's head.
+ */
+function installPlanner(
+  p: AnyPool,
+  plan: NonNullable<PoolHooks['plan']>,
+  attempting: NonNullable<PoolHooks['attempting']>,
+  attemptsFailed: NonNullable<PoolHooks['attemptsFailed']>
+): void {
+  const newClient = p.newClient
+  p.newClient = function plannedNewClient(this: AnyPool, pendingItem: { callback: Function; timedOut?: boolean }) {
+    const attempts = plan()
+    if (attempts.length <= 1) {
+      if (attempts.length === 1) attempting(attempts[0].target)
+      return newClient.call(this, pendingItem)
+    }
+    const failures: { label: string; error: Error }[] = []
+    const tryAt = (i: number): void => {
+      attempting(attempts[i].target)
+      newClient.call(this, {
+        get timedOut() {
+          return pendingItem.timedOut
+        },
+        callback: (err: Error | undefined, client: unknown, done: unknown) => {
+          if (!err) return pendingItem.callback(err, client, done)
+          failures.push({ label: attempts[i].label, error: err })
+          if (i + 1 < attempts.length && !pendingItem.timedOut && !this.ending) {
+            if (this._clients.length >= this.options.max) {
+              // Another waiter took the slot meanwhile: wait in line like any caller, then start over.
+              this._pendingQueue.unshift(pendingItem)
+              return
+            }
+            return tryAt(i + 1)
+          }
+          pendingItem.callback(attemptsFailed(failures), undefined, done)
+        },
+      })
+    }
+    tryAt(0)
+  }
+}
+
+/**
+ * Mark an in-use client to be removed when it is released (instead of destroying it under its holder):
+ * pg-pool removes a client whose use count reached maxUses.
+ */
+export function retireOnRelease(client: Client): void {
+  ;(client as AnyClient)._poolUseCount = Infinity
+}
+
+/**
+ * A stream factory for pg whose sockets resolve host names through `lookup` (the guard's resolver hook),
+ * so that pooled connections and the stale-DNS check see the same answers.
+ */
+export function lookupStream(lookup: (hostname: string) => Promise<string[]>): () => Socket {
+  const nodeLookup = (hostname: string, options: { all?: boolean; family?: number }, cb: (...args: any[]) => void): void => {
+    lookup(hostname).then(
+      (addrs) => {
+        const all = addrs.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }))
+        if (all.length === 0) return cb(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }))
+        if (options.all) cb(null, all)
+        else cb(null, all[0].address, all[0].family)
+      },
+      (err: Error) => cb(err)
+    )
+  }
+  return () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const net = require('node:net') as typeof import('node:net')
+    const socket = new net.Socket()
+    const connect = socket.connect.bind(socket) as (...args: any[]) => Socket
+    ;(socket as any).connect = (port: unknown, host?: unknown, ...rest: unknown[]) =>
+      typeof port === 'number' && typeof host === 'string' ? connect({ port, host, lookup: nodeLookup }) : connect(port, host, ...rest)
+    return socket
+  }
+}
+
+/**
  * Open one more client in the background, as pg-pool does for a caller (events connect, acquire, release),
  * and put it in the idle list. pool.connect() cannot do this: it hands out an existing idle client first.
  */
@@ -115,8 +211,23 @@ export function openIdleClient(pool: PgPool): Promise<Error | undefined> {
 }
 
 export interface PoolHooks {
+  /** The config a new client is built from (choose its host); identity when absent. */
+  clientConfig?(config: Record<string, unknown>): Record<string, unknown>
   /** A client object was just constructed by the pool (not connected yet). */
   clientCreated(client: Client): void
+  /**
+   * Runs after a client connected and before the pool sees it (role and fencing checks). A rejection fails
+   * the connection attempt: the client is destroyed and the planner may try the next host.
+   */
+  afterConnect?(client: Client): Promise<void>
+  /** Abandon a connection attempt after this long (set with several hosts, so the next one gets its turn). */
+  attemptTimeoutMs?: number
+  /** Connection attempts for one new client, in order; absent or one entry: pg-pool's single attempt. */
+  plan?(): { target: unknown; label: string }[]
+  /** The attempt about to be made (read by clientConfig, synchronously, inside pg-pool's newClient). */
+  attempting?(target: unknown): void
+  /** Turns the failures of a multi-attempt connect into one error. */
+  attemptsFailed?(failures: { label: string; error: Error }[]): Error
   /** pool.connect() was called (also by pool.query); returns a tag to attach to the client it yields. */
   connectCalled?(): unknown
   /** The client pool.connect() yields, with the tag connectCalled returned. */
@@ -133,12 +244,38 @@ export function installPoolHooks(pool: PgPool, hooks: PoolHooks): void {
   if (p.__pgPoolGuardHooked) throw new Error('pg-pool-guard: this pool is already guarded')
   Object.defineProperty(p, '__pgPoolGuardHooked', { value: true, enumerable: false })
 
-  const Base = p.Client as new (...args: any[]) => Client
+  const Base = p.Client as new (...args: any[]) => any
+  const { clientConfig, afterConnect, attemptTimeoutMs } = hooks
   p.Client = class GuardedClient extends Base {
-    constructor(...args: any[]) {
-      super(...args)
-      hooks.clientCreated(this)
+    constructor(config: Record<string, unknown>, ...rest: any[]) {
+      super(clientConfig ? clientConfig(config) : config, ...rest)
+      hooks.clientCreated(this as unknown as Client)
     }
+
+    connect(callback?: (err?: Error) => void): any {
+      if (!afterConnect && !attemptTimeoutMs) return super.connect(callback as any)
+      const stream = (this as AnyClient).connection?.stream
+      const timer = attemptTimeoutMs
+        ? setTimeout(() => stream?.destroy(new Error(`connection attempt to ${this.host}:${this.port} timed out after ${attemptTimeoutMs} ms`)), attemptTimeoutMs)
+        : undefined
+      timer?.unref()
+      const run = new Promise<void>((resolve, reject) => super.connect((err: Error | undefined) => (err ? reject(err) : resolve())))
+        .then(() => afterConnect?.(this as unknown as Client))
+        .finally(() => clearTimeout(timer))
+        .catch((err: Error) => {
+          ;(this as AnyClient).connection?.stream?.destroy()
+          throw err
+        })
+      if (callback) {
+        run.then(() => callback(), callback)
+        return undefined
+      }
+      return run.then(() => this)
+    }
+  }
+
+  if (hooks.plan && hooks.attempting && hooks.attemptsFailed) {
+    installPlanner(p, hooks.plan, hooks.attempting, hooks.attemptsFailed)
   }
 
   if (hooks.connectCalled && hooks.clientYielded) {

@@ -1,0 +1,98 @@
+/**
+ * One monitoring connection per configured host, polled for the server's role and timeline. It is how the
+ * pool learns of a promotion on a host it holds no socket to (the split-brain case), and of a host that
+ * stopped answering.
+ *
+ * The timeline is read in a way that needs no grant: on a primary, from its current WAL file name
+ * (pg_walfile_name(pg_current_wal_lsn()), exact from the moment of promotion); on a standby, from
+ * pg_control_checkpoint() (executable by PUBLIC by default; where revoked, the timeline is left unknown).
+ */
+import pg from 'pg'
+import { destroyInUse, rawSocketOf } from '../pool/pg-adapter'
+import type { HostSpec, ServerRole } from './hosts'
+
+export interface HostObservation {
+  reachable: boolean
+  role?: ServerRole
+  /** Null when the server would not say (a standby whose pg_control_checkpoint() is revoked). */
+  timeline?: number | null
+  /** The address the monitoring connection reached (follows DNS). */
+  ip?: string
+  error?: string
+  at: number
+}
+
+const ROLE_SQL = `SELECT pg_is_in_recovery() AS standby,
+  current_setting('default_transaction_read_only') = 'on' AS read_only,
+  CASE WHEN pg_is_in_recovery() THEN NULL
+       ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS timeline`
+const STANDBY_TIMELINE_SQL = 'SELECT timeline_id AS timeline FROM pg_control_checkpoint()'
+
+export class HostMonitor {
+  private client: pg.Client | undefined
+  private standbyTimelineAllowed = true
+
+  constructor(
+    readonly spec: HostSpec,
+    /** A fresh client config for this host (see clientConfigFor). */
+    private readonly config: () => Record<string, unknown>,
+    private readonly timeoutMs: number
+  ) {}
+
+  async poll(): Promise<HostObservation> {
+    try {
+      const client = await this.connected()
+      const { rows } = await this.withDeadline(client.query(ROLE_SQL))
+      const r = rows[0] as { standby: boolean; read_only: boolean; timeline: number | null }
+      let timeline = r.timeline
+      if (r.standby && this.standbyTimelineAllowed) {
+        try {
+          timeline = (await this.withDeadline(client.query(STANDBY_TIMELINE_SQL))).rows[0].timeline as number
+        } catch (err) {
+          if ((err as { code?: string }).code !== '42501') throw err
+          this.standbyTimelineAllowed = false // insufficient_privilege: leave it unknown from now on
+        }
+      }
+      return {
+        reachable: true,
+        role: { inHotStandby: r.standby, readOnly: r.read_only },
+        timeline,
+        ip: rawSocketOf(client)?.remoteAddress,
+        at: Date.now(),
+      }
+    } catch (err) {
+      this.drop()
+      return { reachable: false, error: (err as Error).message, at: Date.now() }
+    }
+  }
+
+  /** Forget the connection (e.g. after DNS moved the name): the next poll reconnects. */
+  drop(): void {
+    if (this.client) destroyInUse(this.client, new Error('monitor connection dropped'))
+    this.client = undefined
+  }
+
+  close(): void {
+    const c = this.client
+    this.client = undefined
+    c?.end().catch(() => {})
+  }
+
+  private async connected(): Promise<pg.Client> {
+    if (this.client) return this.client
+    const client = new pg.Client(this.config() as pg.ClientConfig)
+    client.on('error', () => {})
+    this.client = client
+    await this.withDeadline(client.connect())
+    return client
+  }
+
+  private withDeadline<T>(p: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs)
+      timer.unref()
+    })
+    return Promise.race([p, deadline]).finally(() => clearTimeout(timer))
+  }
+}

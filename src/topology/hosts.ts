@@ -1,0 +1,192 @@
+/**
+ * Host lists and libpq's session attributes, pure. node-postgres takes one host; libpq takes several
+ * (`host=a,b port=5432,5433`, `postgresql://a:5432,b:5433/db?target_session_attrs=read-write`) and picks
+ * one by role (node-postgres issue #1470). Definitions follow libpq 14 (target_session_attrs) and 16
+ * (load_balance_hosts).
+ */
+import { isIP } from 'node:net'
+import { ConfigError } from '../errors'
+
+export interface HostSpec {
+  host: string
+  port: number
+}
+
+export const TARGET_SESSION_ATTRS = ['any', 'read-write', 'read-only', 'primary', 'standby', 'prefer-standby'] as const
+export type TargetSessionAttrs = (typeof TARGET_SESSION_ATTRS)[number]
+export const LOAD_BALANCE_HOSTS = ['disable', 'random'] as const
+export type LoadBalanceHosts = (typeof LOAD_BALANCE_HOSTS)[number]
+
+/** What a server said about itself: in_hot_standby and default_transaction_read_only (or their SQL fallbacks). */
+export interface ServerRole {
+  inHotStandby: boolean
+  readOnly: boolean
+}
+
+export function roleName(r: ServerRole): 'primary' | 'standby' {
+  return r.inHotStandby ? 'standby' : 'primary'
+}
+
+/** libpq 14 semantics; prefer-standby is resolved by the planner (standbys first, then any). */
+export function satisfies(attrs: TargetSessionAttrs | 'standby-first-pass', r: ServerRole): boolean {
+  switch (attrs) {
+    case 'any':
+    case 'prefer-standby':
+      return true
+    case 'read-write':
+      return !r.inHotStandby && !r.readOnly
+    case 'read-only':
+      return r.inHotStandby || r.readOnly
+    case 'primary':
+      return !r.inHotStandby
+    case 'standby':
+    case 'standby-first-pass':
+      return r.inHotStandby
+  }
+}
+
+export function describeRole(r: ServerRole): string {
+  return r.inHotStandby ? 'a standby (in_hot_standby=on)' : r.readOnly ? 'a read-only primary (default_transaction_read_only=on)' : 'a read-write primary'
+}
+
+export interface ParsedHosts {
+  hosts: HostSpec[]
+  /** From the connection string's target_session_attrs / load_balance_hosts, when present. */
+  targetSessionAttrs?: TargetSessionAttrs
+  loadBalanceHosts?: LoadBalanceHosts
+  /** The connection string with its host list removed (pg cannot parse a multi-host URL), if there was one. */
+  connectionString?: string
+}
+
+/**
+ * Hosts from pg-style options: `host` as 'a', 'a,b' or ['a', 'b'], `port` as one number for all, 'p1,p2'
+ * or [p1, p2]; or a connection string `postgresql://user@a:5432,b:5433/db?...` (its hosts win, as in pg).
+ */
+export function parseHosts(options: { host?: unknown; port?: unknown; connectionString?: unknown }): ParsedHosts {
+  const cs = options.connectionString
+  if (typeof cs === 'string' && cs !== '') {
+    const fromUrl = parseUrlHosts(cs)
+    if (fromUrl) return fromUrl
+  }
+  const hostList = splitList(options.host)
+  const portList = splitList(options.port).map((p) => toPort(p))
+  const hosts = hostList.length === 0 ? [] : hostList
+  if (portList.length > 1 && portList.length !== hosts.length) {
+    throw new ConfigError(`${hosts.length} hosts but ${portList.length} ports; give one port for all, or one per host`)
+  }
+  return {
+    hosts: hosts.map((host, i) => ({ host, port: portList[portList.length > 1 ? i : 0] ?? 5432 })),
+  }
+}
+
+function splitList(v: unknown): string[] {
+  if (v === undefined || v === null || v === '') return []
+  if (Array.isArray(v)) return v.map((x) => String(x).trim())
+  if (typeof v === 'number') return [String(v)]
+  if (typeof v === 'string') return v.startsWith('/') ? [v] : v.split(',').map((s) => s.trim())
+  throw new ConfigError(`host and port must be strings, numbers or arrays, got ${typeof v}`)
+}
+
+function toPort(p: string): number {
+  const n = Number(p)
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new ConfigError(`invalid port ${JSON.stringify(p)}`)
+  return n
+}
+
+/** `postgresql://u:p@a:1,b:2,[::1]:3/db?x=y` -> hosts, params, and the URL rewritten with the first host. */
+function parseUrlHosts(cs: string): ParsedHosts | undefined {
+  const m = /^(postgres(?:ql)?:\/\/)(?:([^@/]*)@)?([^/?#]*)(.*)$/i.exec(cs)
+  if (!m) return undefined
+  const [, scheme, userinfo, hostPart, rest] = m
+  if (hostPart === '') return undefined
+  const hosts: HostSpec[] = []
+  for (const item of splitHostPart(hostPart)) {
+    const hm = /^(\[[^\]]+\]|[^:]+)(?::(\d*))?$/.exec(item)
+    if (!hm) throw new ConfigError(`cannot parse host '${item}' in the connection string`)
+    const host = decodeURIComponent(hm[1].replace(/^\[|\]$/g, ''))
+    hosts.push({ host, port: hm[2] ? toPort(hm[2]) : 5432 })
+  }
+  const query = new URLSearchParams(rest.split('?')[1]?.split('#')[0] ?? '')
+  const tsa = query.get('target_session_attrs') ?? undefined
+  const lb = query.get('load_balance_hosts') ?? undefined
+  if (tsa !== undefined && !TARGET_SESSION_ATTRS.includes(tsa as TargetSessionAttrs)) {
+    throw new ConfigError(`target_session_attrs=${tsa} in the connection string; expected one of ${TARGET_SESSION_ATTRS.join(', ')}`)
+  }
+  if (lb !== undefined && !LOAD_BALANCE_HOSTS.includes(lb as LoadBalanceHosts)) {
+    throw new ConfigError(`load_balance_hosts=${lb} in the connection string; expected one of ${LOAD_BALANCE_HOSTS.join(', ')}`)
+  }
+  const first = hosts[0]
+  const firstText = isIP(first.host) === 6 ? `[${first.host}]` : encodeURIComponent(first.host)
+  return {
+    hosts,
+    targetSessionAttrs: tsa as TargetSessionAttrs | undefined,
+    loadBalanceHosts: lb as LoadBalanceHosts | undefined,
+    connectionString: `${scheme}${userinfo !== undefined ? `${userinfo}@` : ''}${firstText}:${first.port}${rest}`,
+  }
+}
+
+/** Splits "a:1,[::1]:2,b" on commas outside brackets. */
+function splitHostPart(s: string): string[] {
+  const out: string[] = []
+  let depth = 0
+  let cur = ''
+  for (const ch of s) {
+    if (ch === '[') depth++
+    if (ch === ']') depth--
+    if (ch === ',' && depth === 0) {
+      out.push(cur)
+      cur = ''
+    } else cur += ch
+  }
+  out.push(cur)
+  return out.filter((x) => x !== '')
+}
+
+export function hostKey(h: HostSpec): string {
+  return `${h.host}:${h.port}`
+}
+
+/** What the planner knows of a host when it orders connection attempts. */
+export interface HostKnowledge {
+  role?: ServerRole
+  /** Known unreachable or dead (monitor or kernel verdict). */
+  down?: boolean
+  fenced?: boolean
+}
+
+export interface Attempt extends HostSpec {
+  /** The role this attempt must find ('standby-first-pass' is prefer-standby's first pass). */
+  require: TargetSessionAttrs | 'standby-first-pass'
+}
+
+/**
+ * The order in which to try hosts: those known to satisfy first, unknown next, then the ones known not
+ * to (a role can change) and the ones known down or fenced last. libpq tries in list order; knowledge only
+ * moves a host that would fail anyway to the back. prefer-standby makes two passes, as libpq does.
+ */
+export function planAttempts(hosts: HostSpec[], attrs: TargetSessionAttrs, lb: LoadBalanceHosts, know: (h: HostSpec) => HostKnowledge, random: () => number = Math.random): Attempt[] {
+  const list = lb === 'random' ? shuffle(hosts, random) : hosts.slice()
+  const pass = (require: Attempt['require']): Attempt[] => {
+    const rank = (h: HostSpec): number => {
+      const k = know(h)
+      if (k.fenced) return 4
+      if (k.down) return 3
+      if (!k.role) return 1
+      return satisfies(require, k.role) ? 0 : 2
+    }
+    return list
+      .map((h, i) => ({ h, i, r: rank(h) }))
+      .sort((x, y) => x.r - y.r || x.i - y.i)
+      .map(({ h }) => ({ ...h, require }))
+  }
+  return attrs === 'prefer-standby' ? [...pass('standby-first-pass'), ...pass('any')] : pass(attrs)
+}
+
+function shuffle<T>(xs: T[], random: () => number): T[] {
+  const a = xs.slice()
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    ;[a[i], a[j]] = [a[j], a[i]]
+  }
+  return a
+}
