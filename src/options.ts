@@ -58,7 +58,7 @@ export interface GuardOptions {
   lookup?: ((hostname: string) => Promise<string[]>) | null
   /** How often each configured host's role and timeline are polled (several hosts or a role requirement). 0 = off. @default 500 */
   topologyIntervalMs?: number
-  /** How often host names are re-resolved (±20 % jitter), and at once on suspicion. 0 = off. @default 5000 */
+  /** How often host names are re-resolved (±20 % jitter), and at once on suspicion. 0 = off. @default 1000 */
   dnsIntervalMs?: number
   /** Evict sockets outside the primary's region. @default true with regions and targetSessionAttrs read-write or primary */
   singleRegion?: boolean | null
@@ -98,8 +98,10 @@ export type ResolvedGuardOptions = Required<GuardOptions>
  * - graceMs 500 ms: pg itself handles a FIN or RST within milliseconds; the guard only steps in when it did not.
  * - topologyIntervalMs 500 ms: a promotion is seen within half a second (plus one round trip), so writes to the
  *   old primary stop well within the 1 s target; two cheap queries a second per host.
- * - dnsIntervalMs 5 s: RDS/Aurora flip the endpoint's DNS record at failover (TTL 5 s); jitter keeps a fleet
- *   from resolving in lockstep, and a kernel verdict re-resolves at once.
+ * - dnsIntervalMs 1 s: RDS/Aurora flip the endpoint's DNS record at failover while the old primary may still
+ *   accept writes; nothing else tells a pool given one name that it moved, so the name is asked every
+ *   second (one lookup, usually answered from the resolver's cache). Jitter keeps a fleet from resolving in
+ *   lockstep, and a kernel verdict re-resolves at once.
  * - topologyEvictInUse 'destroy': a write in flight on a fenced old primary is the write the bank lost; stopping
  *   it now is the point. 'release' lets read-mostly pools finish what they are doing.
  * - connectAttemptTimeoutMs 3 s: libpq has no default (connect_timeout) and a blackholed host holds a SYN for
@@ -131,7 +133,7 @@ export const GUARD_DEFAULTS: ResolvedGuardOptions = {
   regions: {},
   lookup: null,
   topologyIntervalMs: 500,
-  dnsIntervalMs: 5_000,
+  dnsIntervalMs: 1_000,
   singleRegion: null,
   topologyEvictInUse: 'destroy',
   connectAttemptTimeoutMs: 3_000,

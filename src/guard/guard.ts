@@ -91,8 +91,9 @@ export class Guard extends EventEmitter<GuardEvents> {
     this.options = resolveGuardOptions(options)
     this.pool = pool
     const o = this.options
-    const poolOptions = (pool as unknown as { options: Record<string, unknown> }).options
+    const poolOptions = baseOptionsOf(pool)
     const parsed = parseHosts(poolOptions)
+    if (parsed.connectionString !== undefined) poolOptions.connectionString = parsed.connectionString
     const hosts = parsed.hosts.length > 0 ? parsed.hosts : [defaultHost(poolOptions)]
     const targetSessionAttrs = options?.targetSessionAttrs ?? parsed.targetSessionAttrs ?? 'any'
     this.regions = new Regions(o.regions)
@@ -115,11 +116,13 @@ export class Guard extends EventEmitter<GuardEvents> {
         }),
     })
     this.planner = connectPlanner({
+      baseOptions: poolOptions,
       topology: this.topo,
       hosts,
       targetSessionAttrs,
       lookup: o.lookup,
       attemptTimeoutMs: o.connectAttemptTimeoutMs,
+      singleRegion: this.singleRegion,
       reportedRole: (client) => this.registry.get(client)?.serverRole ?? null,
       queryRole,
       attemptOf: (client) => this.registry.get(client)?.attempt ?? undefined,
@@ -137,6 +140,7 @@ export class Guard extends EventEmitter<GuardEvents> {
     })
     this.monitor = new Monitor({
       pool,
+      poolOptions,
       registry: this.registry,
       options: o,
       evict: (rec, v) => this.evict(rec, v.kind, v.evidence, v.firstEvidenceAt),
@@ -354,6 +358,15 @@ export class Guard extends EventEmitter<GuardEvents> {
       warnOnce(ErrorCodes.IDLE_CLIENT_ERROR, `idle client error with no 'error' listener on the pool: ${err.message}`, err.message)
     })
   }
+}
+
+/**
+ * The pool's options as the guard uses them to build configs of its own (attempts, monitors, probes):
+ * a copy keeping property descriptors (the password stays non-enumerable).
+ */
+function baseOptionsOf(pool: PgPool): Record<string, unknown> {
+  const options = (pool as unknown as { options: object }).options
+  return Object.defineProperties({}, Object.getOwnPropertyDescriptors(options))
 }
 
 /** The host pg would use when none is configured (PGHOST, defaults), read from a client that never connects. */

@@ -38,6 +38,8 @@ export interface ForeignSocket {
 
 export interface MonitorDeps {
   pool: PgPool
+  /** The options probes connect with (see Guard: a multi-host URL reduced to one host). */
+  poolOptions: object
   registry: Registry
   options: ResolvedGuardOptions
   evict(rec: ConnRecord, verdict: Verdict): void
@@ -193,7 +195,7 @@ export class Monitor {
     this.probing.add(endpoint)
     this.lastProbeAt.set(endpoint, now)
     const target = { endpoint, ip: rec.remoteAddress ?? rec.configuredHost, port: rec.remotePort ?? rec.configuredPort, configuredHost: rec.configuredHost }
-    void probe((this.deps.pool as unknown as { options: object }).options, target, this.deps.options.probeTimeoutMs).then((result) => {
+    void probe(this.deps.poolOptions, target, this.deps.options.probeTimeoutMs).then((result) => {
       this.probing.delete(endpoint)
       if (this.stopped) return
       this.probes.set(endpoint, result)

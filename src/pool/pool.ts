@@ -7,7 +7,11 @@ import { Guard } from '../guard/guard'
 import type { GuardOptions } from '../options'
 import { resolveGuardOptions } from '../options'
 
-export interface PoolConfig extends pg.PoolConfig {
+export interface PoolConfig extends Omit<pg.PoolConfig, 'host' | 'port'> {
+  /** One host, a comma-separated list ('a,b') or an array, tried in order as libpq does. */
+  host?: string | string[]
+  /** One port for every host, or one per host ('5432,5433' or an array). */
+  port?: number | string | number[]
   /** Everything pg-pool-guard adds; all optional. */
   guard?: GuardOptions
 }
@@ -18,7 +22,7 @@ export class Pool extends pg.Pool {
   constructor(config?: PoolConfig) {
     const { guard: guardOptions, rest } = splitConfig(config)
     resolveGuardOptions(guardOptions) // throw on bad options before pg-pool sets anything up
-    super(rest)
+    super(rest as pg.PoolConfig)
     hideCredentials(this.options)
     this.guard = new Guard(this, guardOptions)
   }
@@ -46,7 +50,7 @@ function hideCredentials(options: object): void {
 }
 
 /** Copy the config without `guard`, keeping property descriptors (a non-enumerable password stays hidden). */
-function splitConfig(config: PoolConfig | undefined): { guard: GuardOptions | undefined; rest: pg.PoolConfig | undefined } {
+function splitConfig(config: PoolConfig | undefined): { guard: GuardOptions | undefined; rest: object | undefined } {
   if (config == null) return { guard: undefined, rest: config }
   const descriptors = Object.getOwnPropertyDescriptors(config)
   const guardOptions = config.guard

@@ -291,6 +291,26 @@ export class Cluster {
     server.role = standby ? 'standby' : 'primary'
   }
 
+  /**
+   * Resolves once every running standby has replayed everything the primary has written so far
+   * (replication is asynchronous: a failover test that stops the primary right after a write would
+   * otherwise lose it, as a real one would).
+   */
+  async caughtUp(timeoutMs = 10_000): Promise<void> {
+    // The insert position: with synchronous_commit off, committed WAL may not be written (or sent) yet.
+    const { rows } = await this.primary.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')
+    const target = rows[0].lsn
+    const deadline = Date.now() + timeoutMs
+    for (const s of this.servers.filter((x) => x.role === 'standby')) {
+      for (;;) {
+        const r = await s.query<{ ok: boolean }>('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [target])
+        if (r.rows[0].ok) break
+        if (Date.now() > deadline) throw new PoolGuardError(ErrorCodes.CONFIG_INVALID, `standby ${s.host} did not replay up to ${target} within ${timeoutMs} ms`)
+        await new Promise((r2) => setTimeout(r2, 20))
+      }
+    }
+  }
+
   /** Stop the current primary. */
   async stopPrimary(mode: 'fast' | 'immediate' | 'kill' = 'immediate'): Promise<PgServer> {
     const p = this.primary

@@ -11,12 +11,15 @@ import { type Attempt, describeRole, type HostSpec, satisfies, type ServerRole, 
 import type { Lookup, Topology } from './topology'
 
 export interface ConnectDeps {
+  /** The pool's options with a multi-host connection string reduced to its first host (pg cannot parse it). */
+  baseOptions: object
   topology: Topology
   hosts: HostSpec[]
   targetSessionAttrs: TargetSessionAttrs
   /** The resolver hook, or null to let Node resolve. */
   lookup: Lookup | null
   attemptTimeoutMs: number
+  singleRegion: boolean
   /** The role the session reported at login (ParameterStatus), or null (PostgreSQL < 14). */
   reportedRole(client: Client): ServerRole | null
   /** Asks the server (PostgreSQL < 14): pg_is_in_recovery() and transaction_read_only. */
@@ -41,7 +44,7 @@ export function connectPlanner(d: ConnectDeps): ConnectPlanner | undefined {
     clientConfig: (config) => {
       const overrides: Record<string, unknown> = {}
       if (d.lookup && config.stream === undefined) overrides.stream = lookupStream(d.lookup)
-      return clientConfigFor(config, current.host, current.port, overrides)
+      return clientConfigFor(d.baseOptions, current.host, current.port, overrides)
     },
   }
   if (checksRole) {
@@ -58,7 +61,7 @@ export function connectPlanner(d: ConnectDeps): ConnectPlanner | undefined {
   }
   if (multi) {
     hooks.attemptTimeoutMs = d.attemptTimeoutMs
-    hooks.plan = () => d.topology.plan().map((a) => ({ target: a, label: `${a.host}:${a.port}` }))
+    hooks.plan = () => d.topology.plan(d.singleRegion).map((a) => ({ target: a, label: `${a.host}:${a.port}` }))
     hooks.attempting = (target) => {
       current = target as Attempt
     }

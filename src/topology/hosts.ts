@@ -152,6 +152,8 @@ export interface HostKnowledge {
   /** Known unreachable or dead (monitor or kernel verdict). */
   down?: boolean
   fenced?: boolean
+  /** Outside the primary's region under a single-region policy. */
+  elsewhere?: boolean
 }
 
 export interface Attempt extends HostSpec {
@@ -170,7 +172,7 @@ export function planAttempts(hosts: HostSpec[], attrs: TargetSessionAttrs, lb: L
     const rank = (h: HostSpec): number => {
       const k = know(h)
       if (k.fenced) return 4
-      if (k.down) return 3
+      if (k.down || k.elsewhere) return 3
       if (!k.role) return 1
       return satisfies(require, k.role) ? 0 : 2
     }

@@ -191,10 +191,13 @@ export class Topology extends EventEmitter<TopologyEvents> {
     for (const m of this.monitors) m.close()
   }
 
-  plan(random?: () => number): Attempt[] {
+  /** `singleRegion`: hosts outside the primary's region go last. */
+  plan(singleRegion = false, random?: () => number): Attempt[] {
+    const home = this.primary ? this.hosts.get(this.primary)?.region ?? null : null
     return planAttempts(this.options.hosts, this.options.targetSessionAttrs, this.options.loadBalanceHosts, (spec) => {
       const h = this.hosts.get(hostKey(spec))
-      return { role: h?.role ?? undefined, down: Boolean(h?.down), fenced: Boolean(h?.fenced) }
+      const elsewhere = singleRegion && home !== null && h?.region != null && h.region !== home
+      return { role: h?.role ?? undefined, down: Boolean(h?.down), fenced: Boolean(h?.fenced), elsewhere }
     }, random)
   }
 

@@ -1,0 +1,130 @@
+/** Host lists, libpq session attributes, attempt plans, fencing and topology verdicts — pure. */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { ConfigError } from '../../src/errors'
+import { type HostSpec, parseHosts, planAttempts, type ServerRole, satisfies } from '../../src/topology/hosts'
+import { Regions } from '../../src/topology/regions'
+import { decideFencing, type HostState, topologyVerdicts } from '../../src/topology/topology'
+
+const PRIMARY: ServerRole = { inHotStandby: false, readOnly: false }
+const STANDBY: ServerRole = { inHotStandby: true, readOnly: false }
+const RO_PRIMARY: ServerRole = { inHotStandby: false, readOnly: true }
+
+describe('host lists', () => {
+  it('host "a,b" with one port, per-host ports, arrays', () => {
+    assert.deepEqual(parseHosts({ host: 'a,b', port: 5433 }).hosts, [{ host: 'a', port: 5433 }, { host: 'b', port: 5433 }])
+    assert.deepEqual(parseHosts({ host: 'a, b', port: '5432,5433' }).hosts, [{ host: 'a', port: 5432 }, { host: 'b', port: 5433 }])
+    assert.deepEqual(parseHosts({ host: ['a', 'b'], port: [1, 2] }).hosts, [{ host: 'a', port: 1 }, { host: 'b', port: 2 }])
+    assert.deepEqual(parseHosts({ host: '/var/run/postgresql' }).hosts, [{ host: '/var/run/postgresql', port: 5432 }])
+    assert.deepEqual(parseHosts({}).hosts, [])
+    assert.throws(() => parseHosts({ host: 'a,b,c', port: '1,2' }), (e: unknown) => e instanceof ConfigError && /3 hosts but 2 ports/.test(e.message))
+  })
+
+  it('a multi-host connection string, with its own ports and libpq parameters', () => {
+    const p = parseHosts({ connectionString: 'postgresql://app:s%40cret@db-a:5432,db-b:5433,[::1]:6000/shop?target_session_attrs=read-write&load_balance_hosts=random&sslmode=disable' })
+    assert.deepEqual(p.hosts, [{ host: 'db-a', port: 5432 }, { host: 'db-b', port: 5433 }, { host: '::1', port: 6000 }])
+    assert.equal(p.targetSessionAttrs, 'read-write')
+    assert.equal(p.loadBalanceHosts, 'random')
+    assert.equal(p.connectionString, 'postgresql://app:s%40cret@db-a:5432/shop?target_session_attrs=read-write&load_balance_hosts=random&sslmode=disable')
+    assert.throws(() => parseHosts({ connectionString: 'postgres://h/db?target_session_attrs=writable' }), /target_session_attrs=writable.*expected one of any, read-write/)
+    assert.deepEqual(parseHosts({ connectionString: 'postgres://h/db' }).hosts, [{ host: 'h', port: 5432 }])
+  })
+})
+
+describe('target_session_attrs (libpq 14)', () => {
+  const table: [string, ServerRole, boolean][] = [
+    ['read-write', PRIMARY, true], ['read-write', STANDBY, false], ['read-write', RO_PRIMARY, false],
+    ['read-only', STANDBY, true], ['read-only', RO_PRIMARY, true], ['read-only', PRIMARY, false],
+    ['primary', RO_PRIMARY, true], ['primary', STANDBY, false],
+    ['standby', STANDBY, true], ['standby', PRIMARY, false],
+    ['any', STANDBY, true], ['prefer-standby', PRIMARY, true],
+  ]
+  for (const [attrs, role, ok] of table) {
+    it(`${attrs} ${ok ? 'accepts' : 'rejects'} ${JSON.stringify(role)}`, () => assert.equal(satisfies(attrs as never, role), ok))
+  }
+})
+
+describe('attempt plans', () => {
+  const hosts: HostSpec[] = [{ host: 'a', port: 1 }, { host: 'b', port: 1 }, { host: 'c', port: 1 }]
+  it('known-good first, unknown next, known-bad, down and fenced last; list order otherwise', () => {
+    const know = { a: { role: STANDBY }, b: {}, c: { role: PRIMARY } } as Record<string, object>
+    assert.deepEqual(planAttempts(hosts, 'read-write', 'disable', (h) => know[h.host]).map((a) => a.host), ['c', 'b', 'a'])
+    const down = { a: { down: true }, b: { fenced: true }, c: {} } as Record<string, object>
+    assert.deepEqual(planAttempts(hosts, 'any', 'disable', (h) => down[h.host]).map((a) => a.host), ['c', 'a', 'b'])
+  })
+  it('prefer-standby makes two passes, as libpq does', () => {
+    const plan = planAttempts(hosts.slice(0, 2), 'prefer-standby', 'disable', () => ({}))
+    assert.deepEqual(plan.map((a) => `${a.host}:${a.require}`), ['a:standby-first-pass', 'b:standby-first-pass', 'a:any', 'b:any'])
+  })
+  it('load_balance_hosts=random shuffles (seeded)', () => {
+    let seed = 7
+    const random = (): number => ((seed = (seed * 16807) % 2147483647) / 2147483647)
+    const orders = new Set(Array.from({ length: 20 }, () => planAttempts(hosts, 'any', 'random', () => ({}), random).map((a) => a.host).join('')))
+    assert.ok(orders.size > 1)
+  })
+})
+
+const host = (key: string, o: Partial<HostState>): HostState => {
+  const [h, p] = key.split(':')
+  return { key, spec: { host: h, port: Number(p) }, isName: false, role: null, roleAt: null, timeline: null, reachable: true, error: null, down: null, fenced: null, addresses: null, region: null, ...o }
+}
+
+describe('fencing (split-brain)', () => {
+  it('two writable hosts: the higher timeline is primary, the other fenced with the reason', () => {
+    const { primary, fenced } = decideFencing([host('a:1', { role: PRIMARY, timeline: 1 }), host('b:1', { role: PRIMARY, timeline: 2 })], 'a:1')
+    assert.equal(primary, 'b:1')
+    assert.match(fenced.get('a:1')!, /split-brain: b:1 also accepts writes, on timeline 2 \(this host: timeline 1\)/)
+  })
+  it('a fenced host stays fenced while writable or unreachable, and is released once it reports standby', () => {
+    const stillWritable = decideFencing([host('a:1', { role: PRIMARY, timeline: 1, fenced: 'x' }), host('b:1', { reachable: false })], 'b:1')
+    assert.equal(stillWritable.fenced.get('a:1'), 'x')
+    assert.equal(stillWritable.primary, null, 'a fenced host is never the primary')
+    const rejoined = decideFencing([host('a:1', { role: STANDBY, timeline: 2, fenced: 'x' }), host('b:1', { role: PRIMARY, timeline: 2 })], 'b:1')
+    assert.equal(rejoined.fenced.size, 0)
+    assert.equal(rejoined.primary, 'b:1')
+  })
+  it('normal failover: the old primary unreachable, the promoted one primary, nobody fenced', () => {
+    const r = decideFencing([host('a:1', { reachable: false, role: PRIMARY, timeline: 1 }), host('b:1', { role: PRIMARY, timeline: 2 })], 'a:1')
+    assert.equal(r.primary, 'b:1')
+    assert.equal(r.fenced.size, 0)
+  })
+})
+
+describe('topology verdicts', () => {
+  const sock = (id: number, hostKey: string, o: object = {}) => ({ id, hostKey, ip: hostKey.split(':')[0], role: null, roleAt: null, region: null, ...o })
+  it('fenced, stale DNS, wrong role, dual region — each with its evidence', () => {
+    const hosts = new Map<string, HostState>([
+      ['a:1', host('a:1', { fenced: 'split-brain: b:1 also accepts writes' })],
+      ['db.test:1', host('db.test:1', { isName: true, addresses: ['10.0.0.2'] })],
+      ['s:1', host('s:1', { role: STANDBY, roleAt: 5 })],
+      ['p:1', host('p:1', { role: PRIMARY, region: 'eu' })],
+      ['q:1', host('q:1', { role: PRIMARY, region: 'us' })],
+    ])
+    const v = topologyVerdicts(hosts, [
+      sock(1, 'a:1'),
+      sock(2, 'db.test:1', { ip: '::ffff:10.0.0.1' }),
+      sock(3, 'db.test:1', { ip: '10.0.0.2' }),
+      sock(4, 's:1'),
+      sock(5, 's:1', { role: PRIMARY, roleAt: 9 }), // the session says primary, and more recently than the monitor
+      sock(6, 'p:1', { region: 'eu' }),
+      sock(7, 'q:1', { region: 'us' }),
+    ], 'read-write', 'p:1', true)
+    assert.deepEqual(v.map((x) => [x.id, x.kind]), [[1, 'fenced'], [2, 'stale-dns'], [4, 'wrong-role'], [7, 'dual-region']])
+    assert.match(v[1].evidence, /db\.test now resolves to 10\.0\.0\.2; this socket goes to 10\.0\.0\.1/)
+    assert.match(v[2].evidence, /s:1 is now a standby \(in_hot_standby=on\), target_session_attrs=read-write/)
+    assert.match(v[3].evidence, /socket in region us, the primary p:1 is in eu/)
+  })
+})
+
+describe('regions', () => {
+  it('by host name, exact IP and CIDR, IPv4-mapped and IPv6', () => {
+    const r = new Regions({ eu: ['db-eu.internal', '10.1.0.0/16'], us: ['10.2.3.4', 'fd00::/8'] })
+    assert.equal(r.regionOf('db-eu.internal', '192.0.2.1'), 'eu')
+    assert.equal(r.regionOf('x', '::ffff:10.1.9.9'), 'eu')
+    assert.equal(r.regionOf('x', '10.2.3.4'), 'us')
+    assert.equal(r.regionOf('x', 'fd12::1'), 'us')
+    assert.equal(r.regionOf('x', '10.3.0.1'), null)
+    assert.throws(() => new Regions({ eu: ['10.0.0.0/99'] }), /invalid prefix length/)
+    assert.throws(() => new Regions({ eu: ['name/8'] }), /not a valid CIDR/)
+  })
+})
