@@ -1,0 +1,130 @@
+/**
+ * Failover timings, guard vs pg.Pool, same run, 8 writers through each pool:
+ *   1. failover: the primary is blackholed (iptables DROP) while the standby is promoted;
+ *   2. split-brain: the standby is promoted while the old primary stays up and writable, and the DNS name
+ *      flips to the new primary (for pools given the name) — writes that reach the old primary after the
+ *      promotion are writes the new timeline never sees;
+ *   3. 18 % packet loss for 20 s: failed writes and evictions.
+ * pg.Pool gets what its users give it: one host (the name, for the DNS case); "tuned" adds keepAlive,
+ * keepAliveInitialDelayMillis 1000, query_timeout 5000, connectionTimeoutMillis 2000.
+ * Needs root (iptables) for 1 and 3.
+ *
+ *   node --import tsx benchmarks/failover.ts [--smoke]
+ */
+import pg from 'pg'
+import { Pool } from '../src/index'
+import { lookupStream } from '../src/pool/pg-adapter'
+import { type Cluster, startCluster } from '../src/testing/cluster'
+import { blackhole, kernelFaultsUnavailable, loss } from '../src/testing/kernel-faults'
+import { writeLoad, type WriteWorkload } from '../src/testing/workload'
+
+const smoke = process.argv.includes('--smoke')
+const WATCH_MS = smoke ? 2_000 : 15_000
+const TUNED = { keepAlive: true, keepAliveInitialDelayMillis: 1000, query_timeout: 5000, connectionTimeoutMillis: 2000 }
+
+type Maker = (c: Cluster, name?: { host: string; lookup: (h: string) => Promise<string[]> }) => pg.Pool
+const contenders: [string, Maker][] = [
+  ['pg-pool-guard, both hosts (read-write)', (c) => new Pool({ ...c.config, host: c.hosts, max: 8, guard: { targetSessionAttrs: 'read-write' } })],
+  ['pg-pool-guard, one DNS name', (c, n) => new Pool({ ...c.config, host: n!.host, max: 8, guard: { lookup: n!.lookup } })],
+  ['pg.Pool, one DNS name', (c, n) => new pg.Pool({ ...c.config, host: n!.host, max: 8, stream: lookupStream(n!.lookup) } as pg.PoolConfig)],
+  ['pg.Pool tuned, one DNS name', (c, n) => new pg.Pool({ ...c.config, ...TUNED, host: n!.host, max: 8, stream: lookupStream(n!.lookup) } as pg.PoolConfig)],
+]
+
+const s = (ms: number | undefined): string => (ms === undefined ? `none in ${WATCH_MS / 1000} s` : `${(ms / 1000).toFixed(2)} s`)
+
+let seq = 0
+/** A fresh primary + standby on their own addresses, with a DNS name that can flip. */
+async function setup(): Promise<{ c: Cluster; name: { host: string; lookup: (h: string) => Promise<string[]> }; flip(): void }> {
+  const n = seq++
+  const c = await startCluster({ standby: true, primaryHost: `127.0.1.${10 + 2 * n}`, standbyHost: `127.0.1.${11 + 2 * n}` })
+  let answer = c.servers[0].host
+  return {
+    c,
+    name: { host: 'db.bench.test', lookup: async () => [answer] },
+    flip: () => {
+      answer = c.servers[1].host
+    },
+  }
+}
+
+async function run(label: string, make: Maker, scenario: 'failover' | 'split-brain'): Promise<string> {
+  const { c, name, flip } = await setup()
+  const [a, b] = c.servers
+  const pool = make(c, name)
+  pool.on('error', () => {})
+  let fault: { remove(): Promise<void> } | undefined
+  let load: WriteWorkload | undefined
+  try {
+    load = await writeLoad(pool, { writers: 8 })
+    await load.firstAckOn(a.host)
+    await c.caughtUp()
+    const t0 = Date.now()
+    if (scenario === 'failover') fault = await blackhole(a.host, { port: c.port })
+    await c.promote(b)
+    flip()
+    const first = await load.firstAckOn(b.host, t0, WATCH_MS).then((x) => x.at - t0, () => undefined)
+    const remaining = WATCH_MS - (Date.now() - t0)
+    if (remaining > 0) await new Promise((r) => setTimeout(r, Math.min(remaining, 3000)))
+    const stopping = load.stop()
+    const summary = await Promise.race([stopping, new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000))])
+    const oldAfter = load.ackedBy(a.host, t0 + 1)
+    const lastOld = oldAfter.length ? Math.max(...oldAfter.map((x) => x.at)) - t0 : undefined
+    const hung = load.failures.length + load.acks.length === 0 ? 8 : undefined
+    const inflightHung = summary === undefined ? 'writers still hung at the end' : `${summary.failures} failed (${Object.entries(summary.failureCodes).map(([k, v]) => `${v} ${k}`).join(', ') || '-'}), slowest ${(summary.slowestMs / 1000).toFixed(1)} s`
+    if (scenario === 'failover') return `| ${label} | ${s(first)} | ${inflightHung}${hung ? `, ${hung} hung` : ''} |`
+    return `| ${label} | ${s(first)} | ${oldAfter.length} | ${lastOld === undefined ? '-' : `${(lastOld / 1000).toFixed(2)} s`} |`
+  } finally {
+    await fault?.remove()
+    void pool.end().catch(() => {})
+    await c.stop()
+  }
+}
+
+async function lossRun(label: string, make: (c: Cluster) => pg.Pool): Promise<string> {
+  const c = await startCluster({ primaryHost: `127.0.1.${100 + seq++}` })
+  const pool = make(c)
+  pool.on('error', () => {})
+  let evictions = 0
+  if (pool instanceof Pool) pool.guard.on('evict', () => evictions++)
+  const load = await writeLoad(pool, { writers: 8 })
+  await load.firstAckOn(c.primary.host)
+  const f = await loss(c.primary.host, 0.18, { port: c.port, direction: 'to' })
+  await new Promise((r) => setTimeout(r, smoke ? 1000 : 20_000))
+  await f.remove()
+  const sum = await load.stop()
+  await pool.end()
+  await c.stop()
+  return `| ${label} | ${sum.acks} | ${sum.failures} | ${pool instanceof Pool ? evictions : '-'} | ${(sum.slowestMs / 1000).toFixed(1)} s |`
+}
+
+async function main(): Promise<void> {
+  const why = kernelFaultsUnavailable()
+  console.log('8 writers per pool; t0 = the fault (failover: blackhole + promote; split-brain: promote + DNS flip).\n')
+  if (why) {
+    console.log(`Failover with blackhole: skipped (${why}).\n`)
+  } else {
+    console.log(`Failover: primary blackholed while the standby is promoted (watched ${WATCH_MS / 1000} s)\n`)
+    console.log('| pool | first write on the new primary after t0 | writes in the window |')
+    console.log('| --- | --- | --- |')
+    for (const [label, make] of contenders) console.log(await run(label, make, 'failover'))
+  }
+  console.log(`\nSplit-brain: standby promoted, old primary still writable, DNS flipped (watched ${WATCH_MS / 1000} s)\n`)
+  console.log('| pool | first write on the new primary after t0 | writes the old primary acknowledged after t0 | last of them |')
+  console.log('| --- | --- | --- | --- |')
+  for (const [label, make] of contenders) console.log(await run(label, make, 'split-brain'))
+  if (!why) {
+    console.log(`\n18 % packet loss (to the host) for ${smoke ? 1 : 20} s, 8 writers\n`)
+    console.log('| pool | writes acknowledged | failed | evictions | slowest write |')
+    console.log('| --- | --- | --- | --- | --- |')
+    console.log(await lossRun('pg-pool-guard', (c) => new Pool({ ...c.config, max: 8 })))
+    console.log(await lossRun('pg.Pool', (c) => new pg.Pool({ ...c.config, max: 8 })))
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err)
+    process.exit(1)
+  }
+)
