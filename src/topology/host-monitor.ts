@@ -16,6 +16,8 @@ export interface HostObservation {
   role?: ServerRole
   /** Null when the server would not say (a standby whose pg_control_checkpoint() is revoked). */
   timeline?: number | null
+  /** pg_control_system().system_identifier: equal on a primary and the standbys cloned from it. */
+  systemId?: string | null
   /** The address the monitoring connection reached (follows DNS). */
   ip?: string
   error?: string
@@ -27,10 +29,12 @@ const ROLE_SQL = `SELECT pg_is_in_recovery() AS standby,
   CASE WHEN pg_is_in_recovery() THEN NULL
        ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS timeline`
 const STANDBY_TIMELINE_SQL = 'SELECT timeline_id AS timeline FROM pg_control_checkpoint()'
+const SYSTEM_ID_SQL = 'SELECT system_identifier::text AS id FROM pg_control_system()'
 
 export class HostMonitor {
   private client: pg.Client | undefined
   private standbyTimelineAllowed = true
+  private systemId: string | null | undefined
 
   constructor(
     readonly spec: HostSpec,
@@ -53,10 +57,19 @@ export class HostMonitor {
           this.standbyTimelineAllowed = false // insufficient_privilege: leave it unknown from now on
         }
       }
+      if (this.systemId === undefined) {
+        try {
+          this.systemId = (await this.withDeadline(client.query(SYSTEM_ID_SQL))).rows[0].id as string
+        } catch (err) {
+          if ((err as { code?: string }).code !== '42501') throw err
+          this.systemId = null
+        }
+      }
       return {
         reachable: true,
         role: { inHotStandby: r.standby, readOnly: r.read_only },
         timeline,
+        systemId: this.systemId,
         ip: rawSocketOf(client)?.remoteAddress,
         at: Date.now(),
       }
@@ -68,6 +81,7 @@ export class HostMonitor {
 
   /** Forget the connection (e.g. after DNS moved the name): the next poll reconnects. */
   drop(): void {
+    this.systemId = undefined // another server may answer next time (DNS)
     if (this.client) destroyInUse(this.client, new Error('monitor connection dropped'))
     this.client = undefined
   }

@@ -38,6 +38,8 @@ export interface HostState {
   role: ServerRole | null
   roleAt: number | null
   timeline: number | null
+  /** pg_control_system().system_identifier, when readable: two servers of one cluster share it. */
+  systemId: string | null
   reachable: boolean | null
   error: string | null
   /** Why the host is considered down (monitor unreachable, kernel verdict), or null. */
@@ -67,13 +69,19 @@ export interface TopologyVerdict {
 
 /**
  * Who is primary, who is fenced. Writable = reachable, not in recovery, not default read-only. With two or
- * more writable hosts the highest timeline wins (ties: the previous primary, else list order). A fenced host
- * stays fenced until it reports being a standby, also while unreachable.
+ * more writable hosts of one cluster (same system identifier, or unknown) the highest timeline wins (ties:
+ * the previous primary, else list order). Writable hosts of different clusters (a multi-primary setup) are
+ * never fenced against each other. A fenced host stays fenced until it reports being a standby, also while
+ * unreachable.
  */
 export function decideFencing(hosts: HostState[], previousPrimary: string | null): { primary: string | null; fenced: Map<string, string> } {
   const fenced = new Map<string, string>()
   for (const h of hosts) if (h.fenced && !(h.role?.inHotStandby && h.reachable)) fenced.set(h.key, h.fenced)
-  const writable = hosts.filter((h) => h.reachable && h.role && !h.role.inHotStandby && !h.role.readOnly)
+  const allWritable = hosts.filter((h) => h.reachable && h.role && !h.role.inHotStandby && !h.role.readOnly)
+  const ids = new Set(allWritable.map((h) => h.systemId).filter((x) => x !== null))
+  // Only one cluster is judged: the one the first writable host belongs to (unknown ids join it).
+  const cluster = allWritable[0]?.systemId ?? [...ids][0] ?? null
+  const writable = ids.size > 1 ? allWritable.filter((h) => h.systemId === null || h.systemId === cluster) : allWritable
   if (writable.length >= 2) {
     const tl = (h: HostState): number => h.timeline ?? -1
     const winner = writable.reduce((best, h) => {
@@ -157,7 +165,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
     for (const spec of options.hosts) {
       const isName = !spec.host.startsWith('/') && isIP(spec.host) === 0
       this.hosts.set(hostKey(spec), {
-        key: hostKey(spec), spec, isName, role: null, roleAt: null, timeline: null, reachable: null, error: null,
+        key: hostKey(spec), spec, isName, role: null, roleAt: null, timeline: null, systemId: null, reachable: null, error: null,
         down: null, fenced: null, addresses: null, region: options.regions.regionOf(spec.host, null),
       })
     }
@@ -246,6 +254,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
       h.role = obs.role ?? h.role
       h.roleAt = obs.at
       h.timeline = obs.timeline ?? h.timeline
+      h.systemId = obs.systemId ?? h.systemId
       h.down = null
     } else if (!h.down) {
       h.down = `monitor: ${obs.error}`

@@ -85,6 +85,26 @@ describe('failover and split-brain (multi-host, target_session_attrs=read-write)
     await plain.end()
   })
 
+  it("topologyEvictInUse 'release': a query in flight on the fenced host finishes; its client is retired on release", async () => {
+    const c = await cluster('127.0.0.55', '127.0.0.56')
+    const [a, b] = c.servers
+    const pool = new Pool({ ...c.config, host: c.hosts, max: 2, guard: { targetSessionAttrs: 'read-write', topologyEvictInUse: 'release' } })
+    const held = await pool.connect()
+    const running = held.query('SELECT pg_sleep(1.5), host(inet_server_addr()) AS h')
+    const fenced = new Promise<EvictionEvent>((resolve) => pool.guard.once('evict', resolve))
+    await c.promote(b)
+    const e = await fenced
+    assert.equal(e.reason, 'fenced')
+    assert.equal(e.inUse, true)
+    assert.equal((await running).rows[0].h, a.host, 'the query in flight completed on the old primary')
+    const removed = new Promise((resolve) => pool.once('remove', resolve))
+    held.release()
+    await removed
+    assert.equal(pool.totalCount, 0)
+    assert.equal(await pool.query('SELECT host(inet_server_addr()) AS h').then((r) => r.rows[0].h), b.host)
+    await pool.end()
+  })
+
   it('old primary stopped and standby promoted: writes move to the new primary by themselves', async () => {
     const c = await cluster('127.0.0.46', '127.0.0.47')
     const [a, b] = c.servers

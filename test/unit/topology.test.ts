@@ -66,7 +66,7 @@ describe('attempt plans', () => {
 
 const host = (key: string, o: Partial<HostState>): HostState => {
   const [h, p] = key.split(':')
-  return { key, spec: { host: h, port: Number(p) }, isName: false, role: null, roleAt: null, timeline: null, reachable: true, error: null, down: null, fenced: null, addresses: null, region: null, ...o }
+  return { key, spec: { host: h, port: Number(p) }, isName: false, role: null, roleAt: null, timeline: null, systemId: null, reachable: true, error: null, down: null, fenced: null, addresses: null, region: null, ...o }
 }
 
 describe('fencing (split-brain)', () => {
@@ -83,6 +83,13 @@ describe('fencing (split-brain)', () => {
     assert.equal(rejoined.fenced.size, 0)
     assert.equal(rejoined.primary, 'b:1')
   })
+  it('two writable servers of different clusters (multi-primary) are not a split-brain', () => {
+    const r = decideFencing([host('a:1', { role: PRIMARY, timeline: 1, systemId: '111' }), host('b:1', { role: PRIMARY, timeline: 2, systemId: '222' })], null)
+    assert.equal(r.fenced.size, 0)
+    const same = decideFencing([host('a:1', { role: PRIMARY, timeline: 1, systemId: '111' }), host('b:1', { role: PRIMARY, timeline: 2, systemId: '111' })], null)
+    assert.deepEqual([...same.fenced.keys()], ['a:1'])
+  })
+
   it('normal failover: the old primary unreachable, the promoted one primary, nobody fenced', () => {
     const r = decideFencing([host('a:1', { reachable: false, role: PRIMARY, timeline: 1 }), host('b:1', { role: PRIMARY, timeline: 2 })], 'a:1')
     assert.equal(r.primary, 'b:1')
