@@ -66,6 +66,15 @@ export interface GuardOptions {
   topologyEvictInUse?: 'destroy' | 'release'
   /** With several hosts, one connection attempt may take this long before the next host is tried. @default 3000 */
   connectAttemptTimeoutMs?: number
+  /** db.client.connection.pool.name. @default 'host:port/database' (hosts joined by ','; '#2' appended if taken) */
+  poolName?: string | null
+  /** Where metrics go. @default the global MeterProvider of @opentelemetry/api (a no-op until an SDK registers one) */
+  meterProvider?: import('@opentelemetry/api').MeterProvider | null
+  /**
+   * 'all': semantic-convention db.client.connection.* and the guard's pg_pool_guard.*; 'guard-only': leave
+   * db.client.connection.* to another instrumentation; 'off'. @default 'all'
+   */
+  metrics?: 'all' | 'guard-only' | 'off'
 }
 
 export type ResolvedGuardOptions = Required<GuardOptions>
@@ -137,6 +146,9 @@ export const GUARD_DEFAULTS: ResolvedGuardOptions = {
   singleRegion: null,
   topologyEvictInUse: 'destroy',
   connectAttemptTimeoutMs: 3_000,
+  poolName: null,
+  meterProvider: null,
+  metrics: 'all',
 }
 
 type Check = (name: string, v: unknown) => void
@@ -203,6 +215,13 @@ const CHECKS: Record<keyof ResolvedGuardOptions, Check> = {
   singleRegion: bool,
   topologyEvictInUse: oneOf(['destroy', 'release']),
   connectAttemptTimeoutMs: positiveInteger,
+  poolName: (name, v) => {
+    if (v !== null && (typeof v !== 'string' || v === '')) throw new ConfigError(`guard.${name} must be a non-empty string`)
+  },
+  meterProvider: (name, v) => {
+    if (v !== null && typeof (v as { getMeter?: unknown })?.getMeter !== 'function') throw new ConfigError(`guard.${name} must be an OpenTelemetry MeterProvider`)
+  },
+  metrics: oneOf(['all', 'guard-only', 'off']),
 }
 
 export function resolveGuardOptions(input: GuardOptions | undefined): ResolvedGuardOptions {

@@ -22,6 +22,7 @@ import {
   fdOf,
   installPoolHooks,
   isIdleInPool,
+  isPoolTimeout,
   lookupStream,
   onParameterStatus,
   onSocketConnected,
@@ -29,6 +30,8 @@ import {
   retireOnRelease,
 } from '../pool/pg-adapter'
 import { hardenSocket } from '../socket/harden'
+import { tcpStateName } from '../socket/tcp-info'
+import { PoolMetrics, type PoolView, uniquePoolName } from '../telemetry/metrics'
 import { type ConnectPlanner, connectPlanner } from '../topology/connect'
 import { type HostSpec, parseHosts, roleName, type ServerRole, type TargetSessionAttrs } from '../topology/hosts'
 import { Regions } from '../topology/regions'
@@ -84,7 +87,11 @@ export class Guard extends EventEmitter<GuardEvents> {
   private readonly singleRegion: boolean
   private readonly regions: Regions
   private readonly passStats = { passes: 0, passMs: 0, procScans: 0, procScanMs: 0 }
+  private readonly metrics: PoolMetrics
+  private readonly releaseName: () => void
   private stopped = false
+  /** db.client.connection.pool.name of this pool's metrics. */
+  readonly poolName: string
 
   constructor(pool: PgPool, options?: GuardOptions) {
     super()
@@ -96,6 +103,10 @@ export class Guard extends EventEmitter<GuardEvents> {
     if (parsed.connectionString !== undefined) poolOptions.connectionString = parsed.connectionString
     const hosts = parsed.hosts.length > 0 ? parsed.hosts : [defaultHost(poolOptions)]
     const targetSessionAttrs = options?.targetSessionAttrs ?? parsed.targetSessionAttrs ?? 'any'
+    const named = uniquePoolName(o.poolName ?? defaultPoolName(hosts, poolOptions))
+    this.poolName = named.name
+    this.releaseName = named.release
+    this.metrics = new PoolMetrics(this.poolName, o.metrics, o.meterProvider, () => this.metricsView())
     this.regions = new Regions(o.regions)
     this.singleRegion = o.singleRegion ?? (this.regions.configured && (targetSessionAttrs === 'read-write' || targetSessionAttrs === 'primary'))
     this.topo = new Topology({
@@ -130,10 +141,15 @@ export class Guard extends EventEmitter<GuardEvents> {
     installPoolHooks(pool, {
       ...this.planner?.hooks,
       clientCreated: (client) => this.track(client),
-      connectCalled: o.leakDetectionThresholdMs > 0 ? () => new Error('acquired here').stack ?? '' : undefined,
-      clientYielded: (client, stack) => {
+      connectCalled: () => ({ at: performance.now(), stack: o.leakDetectionThresholdMs > 0 ? new Error('acquired here').stack ?? '' : null }),
+      clientYielded: (client, tag) => {
+        const t = tag as { at: number; stack: string | null }
+        this.metrics.waitTime(performance.now() - t.at)
         const rec = this.registry.get(client)
-        if (rec) rec.acquiredStack = stack as string
+        if (rec) rec.acquiredStack = t.stack
+      },
+      connectFailed: (err) => {
+        if (isPoolTimeout(err)) this.metrics.timeout()
       },
       lifetimeSeconds: (configured) => configured * (1 - o.maxLifetimeJitter * Math.random()),
       ending: () => this.stop(),
@@ -144,8 +160,12 @@ export class Guard extends EventEmitter<GuardEvents> {
       registry: this.registry,
       options: o,
       evict: (rec, v) => this.evict(rec, v.kind, v.evidence, v.firstEvidenceAt),
-      onProbe: (r) => this.emit('probe', r),
+      onProbe: (r) => {
+        this.metrics.probe(r.alive)
+        this.emit('probe', r)
+      },
       onPass: (report) => {
+        this.metrics.pass(report.durationMs, report.retransmits, report.probes)
         this.passStats.passes++
         this.passStats.passMs += report.durationMs
         if (report.procScan) {
@@ -228,6 +248,8 @@ export class Guard extends EventEmitter<GuardEvents> {
     this.monitor.stop()
     this.housekeeping.stop()
     this.topo.stop()
+    this.metrics.close()
+    this.releaseName()
   }
 
   /**
@@ -240,11 +262,13 @@ export class Guard extends EventEmitter<GuardEvents> {
     const now = Date.now()
     const inUse = !isIdleInPool(this.pool, rec.client)
     rec.verdict = { kind: reason, evidence, at: now, firstEvidenceAt }
+    this.metrics.verdict(reason)
     const gentle = inUse && !KERNEL_DEAD.has(reason) && reason !== 'peer-closed' && reason !== 'vanished' && this.options.topologyEvictInUse === 'release'
     if (gentle) {
       retireOnRelease(rec.client)
     } else {
       this.registry.setState(rec, 'evicting')
+      this.metrics.evicted(reason, inUse, now - firstEvidenceAt)
       if (inUse) destroyInUse(rec.client, new ConnectionEvictedError(reason, rec.configuredHost, rec.configuredPort, evidence))
       else evictIdle(this.pool, rec.client)
     }
@@ -261,6 +285,35 @@ export class Guard extends EventEmitter<GuardEvents> {
       firstEvidenceAt,
       at: now,
     })
+  }
+
+  /** What the observable instruments read at collection time. */
+  private metricsView(): PoolView {
+    const pool = this.pool as PgPool & { options: { max: number; min?: number } }
+    const recs = this.registry.records().filter((r) => r.state !== 'closed')
+    const members = new Set(clientsOf(this.pool))
+    const live = recs.filter((r) => members.has(r.client) && r.state !== 'connecting')
+    const idle = pool.idleCount
+    const regions = new Set(live.map((r) => r.region).filter((x) => x !== null))
+    const writable = new Set(live.filter((r) => r.role === 'primary' && r.readOnly === false).map((r) => endpointOf(r)))
+    return {
+      idle,
+      used: Math.max(0, live.length - idle),
+      max: pool.options.max,
+      idleMax: pool.options.max,
+      idleMin: Math.max(pool.options.min ?? 0, this.options.minIdle),
+      pending: pool.waitingCount,
+      sockets: live.map((r) => ({
+        tcpState: r.kernel ? tcpStateName(r.kernel.state) : 'unknown',
+        address: r.remoteAddress ?? r.configuredHost,
+        port: r.remotePort ?? r.configuredPort,
+        region: r.region,
+        role: r.role,
+      })),
+      foreignSockets: this.monitor.foreign.length,
+      regions: regions.size,
+      writableHosts: writable.size,
+    }
   }
 
   /** Topology verdicts for every pooled socket (cheap: no I/O); runs after each kernel pass and topology change. */
@@ -329,6 +382,7 @@ export class Guard extends EventEmitter<GuardEvents> {
     pool.on('connect', (client) => {
       const rec = this.registry.get(client)
       if (!rec) return
+      this.metrics.createTime(Date.now() - rec.createdAt)
       rec.backendPid = backendPidOf(client)
       if (rec.serverRole) this.topo.noteRole(rec.configuredHost, rec.configuredPort, rec.serverRole)
     })
@@ -342,13 +396,17 @@ export class Guard extends EventEmitter<GuardEvents> {
     })
     pool.on('release', (_err, client) => {
       const rec = this.registry.get(client)
-      if (!rec || rec.state === 'evicting') return
+      if (!rec) return
+      if (rec.lastAcquiredAt !== null) this.metrics.useTime(Date.now() - rec.lastAcquiredAt)
+      if (rec.state === 'evicting') return
       rec.lastReleasedAt = Date.now()
       rec.acquiredStack = null
       this.registry.setState(rec, 'idle')
     })
     pool.on('remove', (client) => {
       const rec = this.registry.get(client)
+      // A client retired on release (topologyEvictInUse 'release') leaves the pool only now.
+      if (rec?.verdict && rec.state !== 'evicting') this.metrics.evicted(rec.verdict.kind, true, Date.now() - rec.verdict.firstEvidenceAt)
       if (rec) this.registry.setState(rec, 'closed')
       this.housekeeping.keepWarm()
     })
@@ -373,6 +431,13 @@ function baseOptionsOf(pool: PgPool): Record<string, unknown> {
 function defaultHost(options: Record<string, unknown>): HostSpec {
   const c = new pg.Client(options as pg.ClientConfig)
   return { host: c.host, port: c.port }
+}
+
+/** server.address:server.port/db.namespace, as the semantic conventions suggest; no credentials. */
+function defaultPoolName(hosts: HostSpec[], options: Record<string, unknown>): string {
+  let database = typeof options.database === 'string' ? options.database : undefined
+  if (database === undefined) database = new pg.Client(options as pg.ClientConfig).database ?? ''
+  return `${hosts.map((h) => `${h.host}:${h.port}`).join(',')}/${database}`
 }
 
 /** PostgreSQL < 14 does not report in_hot_standby: ask. */

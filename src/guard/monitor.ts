@@ -18,6 +18,9 @@ import { sampleFromRow, sampleTcpInfo } from './sample'
 export interface PassReport {
   durationMs: number
   sockets: number
+  /** TCP retransmissions and newly unanswered keepalive probes seen since the previous pass. */
+  retransmits: number
+  probes: number
   /** Whether this pass read /proc/net/tcp (the slow cross-check). */
   procScan: boolean
   procScanMs: number
@@ -114,17 +117,25 @@ export class Monitor {
     }
 
     const byId = new Map<number, ConnRecord>()
+    let retransmits = 0
+    let probes = 0
     const inputs: SocketInput[] = recs.map((rec) => {
       byId.set(rec.id, rec)
       const input = this.observe(rec, procDue)
-      rec.kernel = input.sample ?? null
+      const before = rec.kernel
+      const after = input.sample
+      if (before && after) {
+        if (after.totalRetrans !== null && before.totalRetrans !== null) retransmits += Math.max(0, after.totalRetrans - before.totalRetrans)
+        probes += Math.max(0, after.probes - before.probes)
+      }
+      rec.kernel = after ?? null
       return input
     })
     // Fast path: every socket idle and quiet — nothing for the classifier to weigh.
     if (!inFlight && !this.suspicion && inputs.every(quiet)) {
       this.memory.clear()
       this.hosts = []
-      this.deps.onPass({ durationMs: performance.now() - started, sockets: recs.length, procScan: procDue, procScanMs }, undefined)
+      this.deps.onPass({ durationMs: performance.now() - started, sockets: recs.length, procScan: procDue, procScanMs, retransmits, probes }, undefined)
       return
     }
     const out = classify({
@@ -142,7 +153,7 @@ export class Monitor {
     }
     for (const p of out.probe) this.maybeProbe(p.endpoint, p.urgent ? o.stallMs : o.probeIntervalMs, now, recs)
     this.suspicion = out.probe.length > 0 || out.hosts.some((h) => h.stalled > 0)
-    this.deps.onPass({ durationMs: performance.now() - started, sockets: recs.length, procScan: procDue, procScanMs }, out)
+    this.deps.onPass({ durationMs: performance.now() - started, sockets: recs.length, procScan: procDue, procScanMs, retransmits, probes }, out)
   }
 
   private observe(rec: ConnRecord, procFresh: boolean): SocketInput {

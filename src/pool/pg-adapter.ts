@@ -195,6 +195,11 @@ export function lookupStream(lookup: (hostname: string) => Promise<string[]>): (
   }
 }
 
+/** pg-pool's two timeout messages: waiting for a free client, and a new connection's connect. */
+export function isPoolTimeout(err: Error): boolean {
+  return err.message === 'timeout exceeded when trying to connect' || err.message === 'Connection terminated due to connection timeout'
+}
+
 /**
  * Open one more client in the background, as pg-pool does for a caller (events connect, acquire, release),
  * and put it in the idle list. pool.connect() cannot do this: it hands out an existing idle client first.
@@ -232,6 +237,8 @@ export interface PoolHooks {
   connectCalled?(): unknown
   /** The client pool.connect() yields, with the tag connectCalled returned. */
   clientYielded?(client: PoolClient, tag: unknown): void
+  /** pool.connect() failed (a timeout, no host, ...), with the tag connectCalled returned. */
+  connectFailed?(err: Error, tag: unknown): void
   /** Lifetime in seconds for one new client, given the configured maxLifetimeSeconds. */
   lifetimeSeconds?(configured: number): number
   /** pool.end() was called. */
@@ -281,18 +288,26 @@ export function installPoolHooks(pool: PgPool, hooks: PoolHooks): void {
   if (hooks.connectCalled && hooks.clientYielded) {
     const connect = p.connect.bind(p)
     const { connectCalled, clientYielded } = hooks
+    const connectFailed = hooks.connectFailed ?? (() => {})
     p.connect = function guardedConnect(cb?: (err: Error | undefined, client?: PoolClient, done?: unknown) => void) {
       const tag = connectCalled()
       if (typeof cb === 'function') {
         return connect((err: Error | undefined, client: PoolClient | undefined, done: unknown) => {
-          if (!err && client) clientYielded(client, tag)
+          if (err) connectFailed(err, tag)
+          else if (client) clientYielded(client, tag)
           cb(err, client, done)
         })
       }
-      return connect().then((client: PoolClient) => {
-        clientYielded(client, tag)
-        return client
-      })
+      return connect().then(
+        (client: PoolClient) => {
+          clientYielded(client, tag)
+          return client
+        },
+        (err: Error) => {
+          connectFailed(err, tag)
+          throw err
+        }
+      )
     }
   }
 

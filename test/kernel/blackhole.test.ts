@@ -7,7 +7,9 @@ import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import { ConnectionEvictedError, ErrorCodes, type EvictionEvent, Pool } from '../../src/index'
 import { blackhole, type KernelFault } from '../../src/testing/kernel-faults'
+import { GUARD } from '../../src/telemetry/semconv'
 import { events, kernelSkip, useCluster } from '../helpers'
+import { meterProvider } from '../metrics'
 
 const skip = kernelSkip('test/kernel/blackhole.test.ts')
 const cluster = useCluster({ primaryHost: '127.0.0.21' })
@@ -26,7 +28,8 @@ async function cut(): Promise<KernelFault> {
 describe('blackholed PostgreSQL (iptables DROP)', { skip }, () => {
   it('in-flight queries reject with PGG_CONNECTION_EVICTED within 2 s: four at once, and a lone one', async () => {
     for (const inFlight of [4, 1]) {
-      const pool = new Pool({ ...cluster.get().config, max: 6 })
+      const otel = meterProvider()
+      const pool = new Pool({ ...cluster.get().config, max: 6, guard: { meterProvider: otel.provider, poolName: 'bh' } })
       const evictions: EvictionEvent[] = []
       pool.guard.on('evict', (e) => evictions.push(e))
       await Promise.all(Array.from({ length: 6 }, () => pool.query('SELECT 1'))) // 6 sockets, some will idle
@@ -47,6 +50,13 @@ describe('blackholed PostgreSQL (iptables DROP)', { skip }, () => {
       assert.equal(evictions.length, 6, evictions.map((e) => e.reason).join())
       assert.deepEqual(new Set(evictions.map((e) => e.reason)), new Set(['zombie-unacked', 'host-dead']))
       assert.equal(pool.idleCount, 0)
+      // The same story in metrics.
+      const m = await otel.collect()
+      const by = (reason: string, inUse: boolean) => m.value(GUARD.evictions.name, { 'db.client.connection.pool.name': 'bh', 'pg_pool_guard.reason': reason, 'pg_pool_guard.in_use': inUse }) ?? 0
+      assert.equal(by('zombie-unacked', true), inFlight)
+      assert.equal(by('host-dead', false), 6 - inFlight)
+      assert.equal(m.value(GUARD.detectionTime.name, { 'pg_pool_guard.reason': 'zombie-unacked' }), inFlight)
+      assert.ok(m.sum(GUARD.retransmits.name) >= 2 * inFlight, 'retransmissions observed')
       // After the block lifts, new queries just work.
       assert.equal((await pool.query('SELECT 7 AS n')).rows[0].n, 7)
       await pool.end()

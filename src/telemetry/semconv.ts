@@ -1,0 +1,128 @@
+/**
+ * Every metric name, unit and description this library emits, in one place.
+ *
+ * The db.client.connection.* instruments follow the OpenTelemetry semantic conventions for database client
+ * metrics (docs/database/database-metrics.md, "Connection pools"): names, instrument kinds, units and the
+ * required attributes db.client.connection.pool.name and db.client.connection.state. The guard's own
+ * instruments live under the `pg_pool_guard.` prefix.
+ */
+
+export const ATTR_POOL_NAME = 'db.client.connection.pool.name'
+export const ATTR_STATE = 'db.client.connection.state'
+export const STATE_IDLE = 'idle'
+export const STATE_USED = 'used'
+
+/** Guard attributes. */
+export const ATTR_REASON = 'pg_pool_guard.reason'
+export const ATTR_VERDICT = 'pg_pool_guard.verdict'
+export const ATTR_IN_USE = 'pg_pool_guard.in_use'
+export const ATTR_TCP_STATE = 'pg_pool_guard.tcp.state'
+export const ATTR_REGION = 'pg_pool_guard.region'
+export const ATTR_ROLE = 'pg_pool_guard.role'
+export const ATTR_PROBE_OUTCOME = 'pg_pool_guard.probe.outcome'
+/** The endpoint a socket goes to (ip:port), semantic-convention server.address/server.port in one. */
+export const ATTR_SERVER_ADDRESS = 'server.address'
+export const ATTR_SERVER_PORT = 'server.port'
+
+export type InstrumentKind = 'counter' | 'updowncounter' | 'histogram' | 'observable-updowncounter' | 'observable-gauge'
+
+export interface InstrumentSpec {
+  name: string
+  kind: InstrumentKind
+  unit: string
+  description: string
+  /** Histogram bucket advice. */
+  buckets?: number[]
+}
+
+const SECONDS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10]
+
+/** Semantic-convention connection pool metrics. */
+export const SEMCONV = {
+  connectionCount: {
+    name: 'db.client.connection.count', kind: 'observable-updowncounter', unit: '{connection}',
+    description: 'The number of connections that are currently in state described by the state attribute',
+  },
+  idleMax: {
+    name: 'db.client.connection.idle.max', kind: 'observable-updowncounter', unit: '{connection}',
+    description: 'The maximum number of idle open connections allowed',
+  },
+  idleMin: {
+    name: 'db.client.connection.idle.min', kind: 'observable-updowncounter', unit: '{connection}',
+    description: 'The minimum number of idle open connections allowed',
+  },
+  max: {
+    name: 'db.client.connection.max', kind: 'observable-updowncounter', unit: '{connection}',
+    description: 'The maximum number of open connections allowed',
+  },
+  pendingRequests: {
+    name: 'db.client.connection.pending_requests', kind: 'observable-updowncounter', unit: '{request}',
+    description: 'The number of current pending requests for an open connection',
+  },
+  timeouts: {
+    name: 'db.client.connection.timeouts', kind: 'counter', unit: '{timeout}',
+    description: 'The number of connection timeouts that have occurred trying to obtain a connection from the pool',
+  },
+  createTime: {
+    name: 'db.client.connection.create_time', kind: 'histogram', unit: 's', buckets: SECONDS,
+    description: 'The time it took to create a new connection',
+  },
+  waitTime: {
+    name: 'db.client.connection.wait_time', kind: 'histogram', unit: 's', buckets: SECONDS,
+    description: 'The time it took to obtain an open connection from the pool',
+  },
+  useTime: {
+    name: 'db.client.connection.use_time', kind: 'histogram', unit: 's', buckets: SECONDS,
+    description: 'The time between borrowing a connection and returning it to the pool',
+  },
+} as const satisfies Record<string, InstrumentSpec>
+
+export const GUARD_PREFIX = 'pg_pool_guard.'
+
+/** The guard's own metrics. */
+export const GUARD = {
+  evictions: {
+    name: 'pg_pool_guard.evictions', kind: 'counter', unit: '{connection}',
+    description: 'Connections the guard evicted, by reason (zombie-unacked, host-dead, fenced, stale-dns, ...) and whether they were in use',
+  },
+  verdicts: {
+    name: 'pg_pool_guard.verdicts', kind: 'counter', unit: '{verdict}',
+    description: 'Verdicts the guard reached on pooled connections, by kind',
+  },
+  sockets: {
+    name: 'pg_pool_guard.sockets', kind: 'observable-gauge', unit: '{socket}',
+    description: 'Pooled sockets by kernel TCP state, server endpoint, region and server role',
+  },
+  retransmits: {
+    name: 'pg_pool_guard.retransmits', kind: 'counter', unit: '{segment}',
+    description: 'TCP retransmissions observed on pooled sockets (TCP_INFO total_retrans deltas)',
+  },
+  keepaliveProbes: {
+    name: 'pg_pool_guard.keepalive_probes', kind: 'counter', unit: '{probe}',
+    description: 'Unanswered TCP keepalive probes observed on pooled sockets',
+  },
+  detectionTime: {
+    name: 'pg_pool_guard.detection_time', kind: 'histogram', unit: 's', buckets: [0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30, 60],
+    description: 'Time from the first evidence against a connection to its eviction',
+  },
+  passDuration: {
+    name: 'pg_pool_guard.pass.duration', kind: 'histogram', unit: 's', buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.025, 0.1, 0.5],
+    description: "Duration of one guard pass (TCP_INFO sampling and classification; with the /proc cross-check when it ran)",
+  },
+  probes: {
+    name: 'pg_pool_guard.probes', kind: 'counter', unit: '{probe}',
+    description: 'Host probes on a separate monitoring connection, by outcome (alive, dead)',
+  },
+  foreignSockets: {
+    name: 'pg_pool_guard.foreign_sockets', kind: 'observable-gauge', unit: '{socket}',
+    description: 'Sockets this process holds to database ports that no guarded pool knows (another pool, a leaked client)',
+  },
+  regions: {
+    name: 'pg_pool_guard.regions', kind: 'observable-gauge', unit: '{region}',
+    description: 'Number of regions the pool holds sockets to (more than one under a single-writer policy: dual-region)',
+  },
+  writableHosts: {
+    name: 'pg_pool_guard.writable_hosts', kind: 'observable-gauge', unit: '{host}',
+    description: 'Number of distinct writable hosts the pool holds sockets to (more than one: split-brain exposure)',
+  },
+} as const satisfies Record<string, InstrumentSpec>
