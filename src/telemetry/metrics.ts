@@ -163,6 +163,12 @@ export class PoolMetrics {
       r.observe(o[GUARD.writableHosts.name], v.writableHosts, base)
     }
     this.meter.addBatchObservableCallback(this.callback, Object.values(o))
+    // Series known in advance start at 0, so dashboards and alerts have data before the first event.
+    if (this.semconv) this.i.timeouts.add(0, base)
+    this.i.retransmits.add(0, base)
+    this.i.keepaliveProbes.add(0, base)
+    this.i.probes.add(0, { ...base, [ATTR_PROBE_OUTCOME]: 'alive' })
+    this.i.probes.add(0, { ...base, [ATTR_PROBE_OUTCOME]: 'dead' })
   }
 
   timeout(): void {

@@ -32,6 +32,7 @@ export interface KernelFault {
 
 /** Why kernel faults cannot run here, or null when they can. */
 export function kernelFaultsUnavailable(): string | null {
+  if (process.env.PGG_UNPRIVILEGED === '1') return 'PGG_UNPRIVILEGED=1 asks to run as if not root'
   if (process.platform !== 'linux') return `iptables faults need Linux, this is ${process.platform}`
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return 'iptables faults need root'
   try {

@@ -1,0 +1,121 @@
+/**
+ * The Grafana dashboard, proven against a real Prometheus: the example app (examples/prometheus/app.mjs)
+ * runs on a real primary + standby, Prometheus scrapes it every second, a fault is injected (iptables
+ * blackhole and promotion when root, a frozen primary otherwise), and every panel's PromQL is evaluated
+ * through Prometheus's HTTP API: each must return data, and no panel may name a metric the exporter does
+ * not expose.
+ */
+import assert from 'node:assert/strict'
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import { freePort } from '../../src/testing/cluster'
+import { blackhole, kernelFaultsUnavailable, type KernelFault } from '../../src/testing/kernel-faults'
+import { until, useCluster } from '../helpers'
+
+const root = join(__dirname, '..', '..')
+const dashboard = JSON.parse(readFileSync(join(root, 'examples', 'grafana', 'pg-pool-guard.json'), 'utf8')) as {
+  panels: { title: string; targets: { expr: string }[] }[]
+}
+
+function prometheusMissing(): string | undefined {
+  try {
+    execFileSync('prometheus', ['--version'], { stdio: 'ignore' })
+    return undefined
+  } catch {
+    const why = 'the prometheus binary is not installed (Debian package prometheus; .ci/run installs it as root)'
+    console.log(`# SKIP test/pg/prometheus.test.ts: ${why}`)
+    return why
+  }
+}
+
+const skip = prometheusMissing()
+const cluster = useCluster({ standby: true, primaryHost: '127.0.0.75', standbyHost: '127.0.0.76' })
+const children: ChildProcess[] = []
+const dirs: string[] = []
+let fault: KernelFault | undefined
+after(async () => {
+  await fault?.remove()
+  for (const c of children) c.kill('SIGKILL')
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
+
+function start(cmd: string, args: string[], env: Record<string, string>, ready: RegExp): Promise<ChildProcess> {
+  const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  children.push(child)
+  let out = ''
+  return new Promise((resolve, reject) => {
+    const onData = (d: Buffer): void => {
+      out += d.toString()
+      if (ready.test(out)) resolve(child)
+    }
+    child.stdout!.on('data', onData)
+    child.stderr!.on('data', onData)
+    child.once('exit', (code) => reject(new Error(`${cmd} exited ${code} before it was ready:\n${out.slice(-2000)}`)))
+  })
+}
+
+async function promQuery(base: string, expr: string): Promise<unknown[]> {
+  const res = await fetch(`${base}/api/v1/query?query=${encodeURIComponent(expr)}`)
+  const body = (await res.json()) as { status: string; error?: string; data: { result: unknown[] } }
+  if (body.status !== 'success') throw new Error(`${expr}: ${body.error}`)
+  return body.data.result
+}
+
+describe('Grafana dashboard against a real Prometheus', { skip }, () => {
+  it('every panel returns data while a fault is injected, and names only exposed metrics', async () => {
+    const c = cluster.get()
+    const [a, b] = c.servers
+    const [appPort, metricsPort, promPort] = [await freePort(['127.0.0.1']), await freePort(['127.0.0.1']), await freePort(['127.0.0.1'])]
+    const url = `postgresql://${c.user}:${encodeURIComponent(c.password)}@${a.host}:${c.port},${b.host}:${c.port}/${c.database}?target_session_attrs=read-write`
+    await start(process.execPath, ['examples/prometheus/app.mjs'], {
+      DATABASE_URL: url,
+      PORT: String(appPort),
+      METRICS_PORT: String(metricsPort),
+      REGIONS: JSON.stringify({ 'eu-west-1': [a.host], 'eu-central-1': [b.host] }),
+    }, /metrics on/)
+
+    const dir = mkdtempSync(join(tmpdir(), 'pgg-prometheus-'))
+    dirs.push(dir)
+    writeFileSync(join(dir, 'prometheus.yml'), `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['127.0.0.1:${metricsPort}']\n`)
+    await start('prometheus', [
+      `--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`,
+    ], {}, /Server is ready to receive web requests/)
+    const prom = `http://127.0.0.1:${promPort}`
+    await until(async () => (await promQuery(prom, 'db_client_connection_count')).length > 0, 'Prometheus scraped the app', 20_000, 200)
+
+    // The fault: where root, blackhole the primary (zombies), then promote the standby (failover);
+    // otherwise freeze the primary (host-unresponsive), then thaw it.
+    const root = kernelFaultsUnavailable() === null
+    await c.caughtUp()
+    if (root) fault = await blackhole(a.host, { port: c.port })
+    else a.freeze()
+    await until(async () => (await promQuery(prom, 'pg_pool_guard_verdicts_total{pg_pool_guard_verdict=~"zombie-unacked|host-dead|host-unresponsive"}')).length > 0, 'a zombie verdict', 30_000, 250)
+    if (root) await c.promote(b)
+    else a.thaw()
+    await until(async () => (await promQuery(prom, 'pg_pool_guard_evictions_total')).length > 0, 'Prometheus saw an eviction', 30_000, 250)
+    // rate() and histogram_quantile() need two samples after the event.
+    await until(async () => (await promQuery(prom, 'count_over_time(pg_pool_guard_evictions_total[1m])')).some((r) => Number((r as { value: [number, string] }).value[1]) >= 3), 'three scrapes since', 20_000, 250)
+
+    const exposed = new Set(
+      (await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text())
+        .split('\n')
+        .filter((l) => l && !l.startsWith('#'))
+        .map((l) => l.replace(/[{ ].*/, ''))
+    )
+    const empty: string[] = []
+    for (const panel of dashboard.panels) {
+      for (const t of panel.targets) {
+        for (const name of t.expr.match(/\b(db_client_connection|pg_pool_guard)_[a-z_]+/g) ?? []) {
+          if (name.startsWith('db_client_connection_pool_name') || name.startsWith('db_client_connection_state') || /^pg_pool_guard_(reason|in_use|verdict|region|tcp_state|role|probe_outcome)$/.test(name)) continue
+          assert.ok(exposed.has(name), `panel "${panel.title}" names ${name}, which the exporter does not expose`)
+        }
+        if ((await promQuery(prom, t.expr)).length === 0) empty.push(`${panel.title}: ${t.expr}`)
+      }
+    }
+    assert.deepEqual(empty, [], 'panels without data')
+    assert.ok(dashboard.panels.length >= 12)
+  })
+})
