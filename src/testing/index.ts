@@ -1,4 +1,21 @@
+/**
+ * pg-pool-guard/testing: a failover test kit for applications' own test suites.
+ * - startCluster: a real primary + streaming hot standby on loopback addresses; promote, stop, rejoin.
+ * - faultProxy + toxics: a userspace TCP proxy (no privileges) with latency, bandwidth, blackhole,
+ *   timeout, reset-peer and slow-close toxics, each with a direction and a toxicity.
+ * - blackhole / loss / reject: real kernel faults with iptables on loopback addresses (root only), tagged
+ *   and always removed.
+ * - writeLoad: a write workload that records which server acknowledged every write, and when.
+ */
 export { startCluster, Cluster, PgServer, freePort } from './cluster'
 export type { ClusterOptions, ServerRole } from './cluster'
 export { findBinaries } from './binaries'
 export type { Binaries, BinariesChoice } from './binaries'
+export { faultProxy, FaultProxy } from './proxy'
+export type { ProxyOptions } from './proxy'
+export { TOXICS, Toxic, Latency, Bandwidth, Blackhole, Timeout, ResetPeer, SlowClose } from './toxics'
+export type { ToxicTypes, ToxicOptions, LatencyOptions, BandwidthOptions, TimeoutOptions, ResetPeerOptions, SlowCloseOptions, Direction, Link } from './toxics'
+export { blackhole, loss, reject, kernelFaultsUnavailable, sweepStaleRules, RULE_TAG } from './kernel-faults'
+export type { KernelFault, FaultOptions } from './kernel-faults'
+export { writeLoad, WriteWorkload } from './workload'
+export type { Ack, WriteFailure, WorkloadOptions, WorkloadSummary } from './workload'
