@@ -17,8 +17,14 @@ export interface Binaries {
   major: number
 }
 
-export function findBinaries(choice: BinariesChoice = 'auto'): Binaries {
-  if (typeof choice === 'object') return describe(choice.binDir, 'custom')
+/** `choice`, or the directory in PGG_PG_BINDIR when set, or auto. */
+export function findBinaries(choice: BinariesChoice = process.env.PGG_PG_BINDIR ? { binDir: process.env.PGG_PG_BINDIR } : 'auto'): Binaries {
+  if (typeof choice === 'object') {
+    if (!existsSync(join(choice.binDir, 'postgres'))) {
+      throw new PoolGuardError(ErrorCodes.CONFIG_INVALID, `no postgres binary in ${choice.binDir}`)
+    }
+    return describe(choice.binDir, 'custom')
+  }
   const tried: string[] = []
   if (choice === 'auto' || choice === 'embedded') {
     const dir = embeddedBinDir(tried)

@@ -51,6 +51,8 @@ export class WriteWorkload extends EventEmitter<{ ack: [Ack]; failure: [WriteFai
   readonly failures: WriteFailure[] = []
   private stopping = false
   private running: Promise<void>[] = []
+  /** writer -> when its current write started. */
+  private readonly current = new Map<number, number>()
 
   constructor(
     private readonly pool: pg.Pool,
@@ -87,9 +89,24 @@ export class WriteWorkload extends EventEmitter<{ ack: [Ack]; failure: [WriteFai
     return { acks: this.acks.length, failures: this.failures.length, byHost, slowestMs, failureCodes }
   }
 
+  /** Writes in flight for longer than `olderThanMs` right now: writers stuck on a dead socket. */
+  hung(olderThanMs: number, now = Date.now()): number {
+    let n = 0
+    for (const started of this.current.values()) if (now - started > olderThanMs) n++
+    return n
+  }
+
   /** Writes acknowledged by `host` (an address as inet_server_addr() prints it) at or after `since`. */
   ackedBy(host: string, since = 0): Ack[] {
     return this.acks.filter((a) => a.host === host && a.at >= since)
+  }
+
+  /**
+   * Writes *sent* at or after `since` that `host` acknowledged. This is the sound question after a
+   * fencing decision: a write sent just before it may still be acknowledged just after it.
+   */
+  sentAndAckedBy(host: string, since: number): Ack[] {
+    return this.acks.filter((a) => a.host === host && a.at - a.ms >= since)
   }
 
   /** Resolves with the first acknowledgement from `host` at or after `since` (already seen, or the next one). */
@@ -114,6 +131,7 @@ export class WriteWorkload extends EventEmitter<{ ack: [Ack]; failure: [WriteFai
   private async writer(w: number): Promise<void> {
     for (let seq = 0; !this.stopping; seq++) {
       const started = Date.now()
+      this.current.set(w, started)
       try {
         const { rows } = await this.pool.query(`INSERT INTO ${this.table} (writer, seq) VALUES ($1, $2) RETURNING host(inet_server_addr()) AS host`, [w, seq])
         const ack = { writer: w, seq, host: rows[0].host as string, at: Date.now(), ms: Date.now() - started }
@@ -124,6 +142,8 @@ export class WriteWorkload extends EventEmitter<{ ack: [Ack]; failure: [WriteFai
         const failure = { writer: w, seq, at: Date.now(), ms: Date.now() - started, code: e.code ?? 'UNKNOWN', message: e.message }
         this.failures.push(failure)
         this.emit('failure', failure)
+      } finally {
+        this.current.delete(w)
       }
       if (this.options.pauseMs) await new Promise((r) => setTimeout(r, this.options.pauseMs))
     }

@@ -1,0 +1,3 @@
+export async function doctorCommand(_args: string[]): Promise<number> {
+  throw new Error('doctor: not implemented yet')
+}

@@ -1,0 +1,3 @@
+export async function scanCommand(_args: string[]): Promise<number> {
+  throw new Error('scan: not implemented yet')
+}
