@@ -1,0 +1,83 @@
+/** The CLI on real sockets: scan (the kernel's view, the guard's verdicts, owners, regions) and doctor. */
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import pg from 'pg'
+import type { ScanResult } from '../../src/cli/scan'
+import { scan } from '../../src/cli/scan'
+import { Regions } from '../../src/topology/regions'
+import { useCluster } from '../helpers'
+
+const root = join(__dirname, '..', '..')
+const cluster = useCluster({ standby: true, primaryHost: '127.0.0.58', standbyHost: '127.0.0.59' })
+const cli = (args: string[], opts: { as?: string } = {}) => {
+  const cmd = opts.as ? ['runuser', ['-u', opts.as, '--', process.execPath, join(root, 'dist', 'cli', 'main.js'), ...args]] : [process.execPath, [join(root, 'dist', 'cli', 'main.js'), ...args]]
+  return spawnSync(cmd[0] as string, cmd[1] as string[], { cwd: root, encoding: 'utf8', timeout: 30_000 })
+}
+
+describe('pg-pool-guard scan', () => {
+  it('lists this process\'s connections with owner, state and region, and flags a dual-region holder', async () => {
+    const c = cluster.get()
+    const [a, b] = c.servers
+    const clients = [new pg.Client(a.config), new pg.Client(b.config)]
+    for (const cl of clients) await cl.connect()
+    const regionsFile = join(tmpdir(), `pgg-regions-${process.pid}.json`)
+    writeFileSync(regionsFile, JSON.stringify({ 'eu-west-1': [a.host], 'us-east-1': [b.host] }))
+    const res = cli(['scan', '--port', String(c.port), '--regions', regionsFile, '--json'])
+    const out = JSON.parse(res.stdout) as ScanResult
+    const mine = out.rows.filter((r) => r.pid === process.pid)
+    assert.equal(mine.length, 2, res.stdout)
+    assert.deepEqual(mine.map((r) => r.region).sort(), ['eu-west-1', 'us-east-1'])
+    assert.ok(mine.every((r) => r.state === 'ESTABLISHED' && r.command === 'node' && r.verdict === null))
+    assert.deepEqual(out.dualRegion.find((d) => d.pid === process.pid)?.regions, ['eu-west-1', 'us-east-1'])
+    assert.equal(res.status, 1, 'a dual-region holder is worth a non-zero exit')
+    const text = cli(['scan', '--port', String(c.port), '--regions', regionsFile]).stdout
+    assert.match(text, /PID\s+COMMAND\s+LOCAL\s+REMOTE\s+STATE/)
+    assert.match(text, new RegExp(`DUAL-REGION: pid ${process.pid} \\(node\\) holds sockets to eu-west-1 and us-east-1`))
+    for (const cl of clients) await cl.end()
+  })
+
+  it('the guard\'s own verdict for a socket left in CLOSE_WAIT (one classifier, fed /proc rows)', async () => {
+    const c = cluster.get()
+    const client = new pg.Client(c.primary.config)
+    client.on('error', () => {})
+    await client.connect()
+    ;(client as unknown as { connection: { stream: { pause(): void } } }).connection.stream.pause()
+    await c.primary.query('SELECT pg_terminate_backend($1)', [(client as unknown as { processID: number }).processID])
+    const res = await scan({ ports: [c.port], regions: new Regions({}), intervalMs: 700 })
+    const row = res.rows.find((r) => r.pid === process.pid)!
+    assert.equal(row.state, 'CLOSE_WAIT')
+    assert.equal(row.verdict, 'peer-closed')
+    assert.match(row.evidence!, /CLOSE_WAIT for \d+ ms/)
+    ;(client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy()
+  })
+
+  it('without root: the user\'s own sockets, and a note on what it could not see', async (t) => {
+    if (spawnSync('id', ['-u', 'postgres']).status !== 0 || process.getuid?.() !== 0) return t.skip('needs root and a postgres OS user to run as')
+    const res = cli(['scan', '--port', String(cluster.get().port), '--json'], { as: 'postgres' })
+    const out = JSON.parse(res.stdout) as ScanResult
+    assert.ok(out.blind.some((b) => /could not be attributed \(not root/.test(b)), JSON.stringify(out.blind))
+    assert.ok(out.rows.every((r) => r.pid === null || r.command !== null))
+  })
+})
+
+describe('pg-pool-guard doctor', () => {
+  it('names the risks of a plain URL, never prints its password, exits 1', () => {
+    const res = cli(['doctor', 'postgresql://app:Sup3r-s3cret@db.internal:5432/shop'])
+    assert.equal(res.status, 1)
+    assert.match(res.stdout, /RISKY  NO_KEEPALIVE/)
+    assert.match(res.stdout, /RISKY  NO_QUERY_TIMEOUT/)
+    assert.ok(!(res.stdout + res.stderr).includes('Sup3r-s3cret'))
+  })
+  it('a guarded JSON config with several hosts is fine: exit 0', () => {
+    const file = join(tmpdir(), `pgg-doctor-${process.pid}.json`)
+    writeFileSync(file, JSON.stringify({ host: '10.0.0.1,10.0.0.2', password: 'Sup3r-s3cret', connectionTimeoutMillis: 5000, guard: { targetSessionAttrs: 'read-write' } }))
+    const res = cli(['doctor', file, '--json'])
+    assert.equal(res.status, 0, res.stdout)
+    assert.deepEqual(JSON.parse(res.stdout).findings, [])
+    assert.ok(!res.stdout.includes('Sup3r-s3cret'))
+  })
+})
