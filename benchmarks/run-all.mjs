@@ -21,7 +21,7 @@ const sections = []
 for (const [file, title] of benches) {
   const started = Date.now()
   process.stderr.write(`running ${file}${smoke ? ' --smoke' : ''} ...\n`)
-  const res = spawnSync(process.execPath, ['--import', 'tsx', join(here, file), ...(smoke ? ['--smoke'] : [])], {
+  const res = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(here, file), ...(smoke ? ['--smoke'] : [])], {
     cwd: join(here, '..'),
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
