@@ -1,0 +1,44 @@
+/**
+ * Without the FFI (koffi missing, or not Linux-x64): no TCP_INFO, so the guard reads /proc/net/tcp every
+ * second while queries are in flight and judges from its rows. Slower, but a blackholed host is still found.
+ */
+import assert from 'node:assert/strict'
+import { after, describe, it } from 'node:test'
+import { ConnectionEvictedError, ErrorCodes, Pool } from '../../src/index'
+import { _resetSockoptForTests } from '../../src/socket/ffi'
+import { blackhole, type KernelFault } from '../../src/testing/kernel-faults'
+import { captureWarnings, kernelSkip, useCluster } from '../helpers'
+
+const skip = kernelSkip('test/kernel/fallback.test.ts')
+const cluster = useCluster({ primaryHost: '127.0.0.28' })
+let fault: KernelFault | undefined
+after(async () => {
+  await fault?.remove()
+  _resetSockoptForTests()
+})
+
+describe('kernel checks without the FFI (/proc/net/tcp rows)', { skip }, () => {
+  it('in-flight queries to a blackholed host are still evicted with the coded error', async () => {
+    const c = cluster.get()
+    let pool: Pool | undefined
+    const warnings = await captureWarnings(ErrorCodes.FFI_UNAVAILABLE, async () => {
+      _resetSockoptForTests({ ok: false, reason: 'test: no FFI' })
+      pool = new Pool({ ...c.config, max: 4 })
+      await Promise.all(Array.from({ length: 4 }, () => pool!.query('SELECT 1')))
+    })
+    assert.equal(warnings.length, 1)
+    fault = await blackhole(c.primary.host, { port: c.port })
+    const started = Date.now()
+    const results = await Promise.allSettled(Array.from({ length: 3 }, () => pool!.query('SELECT 1')))
+    const elapsed = Date.now() - started
+    await fault.remove()
+    for (const r of results) {
+      assert.equal(r.status, 'rejected')
+      assert.ok((r as PromiseRejectedResult).reason instanceof ConnectionEvictedError)
+    }
+    assert.ok(elapsed < 5000, `evicted after ${elapsed} ms without TCP_INFO`)
+    console.log(`# without the FFI: in-flight queries evicted after ${elapsed} ms`)
+    assert.equal((await pool!.query('SELECT 1 AS n')).rows[0].n, 1)
+    await pool!.end()
+  })
+})
