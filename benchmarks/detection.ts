@@ -11,6 +11,7 @@ import pg from 'pg'
 import { Pool } from '../src/index'
 import { startCluster } from '../src/testing/cluster'
 import { blackhole, kernelFaultsUnavailable } from '../src/testing/kernel-faults'
+import { runMain } from './lib/main'
 
 const smoke = process.argv.includes('--smoke')
 const capMs = smoke ? 2_000 : 20_000
@@ -90,10 +91,4 @@ async function main(): Promise<void> {
   for (const l of lines) console.log(l)
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(err)
-    process.exit(1)
-  }
-)
+runMain(main)

@@ -17,6 +17,7 @@ import { lookupStream } from '../src/pool/pg-adapter'
 import { type Cluster, startCluster } from '../src/testing/cluster'
 import { blackhole, kernelFaultsUnavailable, loss } from '../src/testing/kernel-faults'
 import { writeLoad, type WriteWorkload } from '../src/testing/workload'
+import { runMain } from './lib/main'
 
 const smoke = process.argv.includes('--smoke')
 const WATCH_MS = smoke ? 2_000 : 15_000
@@ -68,7 +69,7 @@ async function run(label: string, make: Maker, scenario: 'failover' | 'split-bra
     const stopping = load.stop()
     const summary = await Promise.race([stopping, new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000))])
     const oldAfter = load.ackedBy(a.host, t0 + 1)
-    const lastOld = oldAfter.length ? Math.max(...oldAfter.map((x) => x.at)) - t0 : undefined
+    const lastOld = oldAfter.length ? oldAfter.reduce((m, x) => Math.max(m, x.at), 0) - t0 : undefined
     const hung = load.failures.length + load.acks.length === 0 ? 8 : undefined
     const inflightHung = summary === undefined ? 'writers still hung at the end' : `${summary.failures} failed (${Object.entries(summary.failureCodes).map(([k, v]) => `${v} ${k}`).join(', ') || '-'}), slowest ${(summary.slowestMs / 1000).toFixed(1)} s`
     if (scenario === 'failover') return `| ${label} | ${s(first)} | ${inflightHung}${hung ? `, ${hung} hung` : ''} |`
@@ -121,10 +122,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(err)
-    process.exit(1)
-  }
-)
+runMain(main)

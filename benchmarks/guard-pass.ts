@@ -10,6 +10,7 @@ import { Pool } from '../src/index'
 import { readTcpTable } from '../src/kernel/reader'
 import { startCluster } from '../src/testing/cluster'
 import { socketCrowd } from './lib/crowd'
+import { runMain } from './lib/main'
 
 const smoke = process.argv.includes('--smoke')
 
@@ -87,10 +88,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(err)
-    process.exit(1)
-  }
-)
+runMain(main)

@@ -7,6 +7,7 @@
 import pg from 'pg'
 import { Pool } from '../src/index'
 import { startCluster } from '../src/testing/cluster'
+import { runMain } from './lib/main'
 
 const smoke = process.argv.includes('--smoke')
 const N = smoke ? 10 : 100
@@ -61,10 +62,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(err)
-    process.exit(1)
-  }
-)
+runMain(main)

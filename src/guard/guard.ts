@@ -27,6 +27,7 @@ import {
   onParameterStatus,
   onSocketConnected,
   rawSocketOf,
+  retireOnFatal,
   retireOnRelease,
 } from '../pool/pg-adapter'
 import { hardenSocket } from '../socket/harden'
@@ -141,7 +142,10 @@ export class Guard extends EventEmitter<GuardEvents> {
     installPoolHooks(pool, {
       ...this.planner?.hooks,
       clientCreated: (client) => this.track(client),
-      connectCalled: () => ({ at: performance.now(), stack: o.leakDetectionThresholdMs > 0 ? new Error('acquired here').stack ?? '' : null }),
+      // Wrapping pool.connect costs a closure per checkout: only when something reads what it records.
+      connectCalled: this.metrics.active || o.leakDetectionThresholdMs > 0
+        ? () => ({ at: performance.now(), stack: o.leakDetectionThresholdMs > 0 ? new Error('acquired here').stack ?? '' : null })
+        : undefined,
       clientYielded: (client, tag) => {
         const t = tag as { at: number; stack: string | null }
         this.metrics.waitTime(performance.now() - t.at)
@@ -345,6 +349,7 @@ export class Guard extends EventEmitter<GuardEvents> {
     rec.attempt = this.planner?.current() ?? null
     onSocketConnected(client, () => this.socketConnected(rec))
     client.once('end', () => this.registry.setState(rec, 'closed'))
+    retireOnFatal(client)
     const reported: Partial<ServerRole> = {}
     onParameterStatus(client, (name, value) => {
       if (name === 'in_hot_standby') reported.inHotStandby = value === 'on'

@@ -27,17 +27,7 @@ export interface PassReport {
 }
 
 /** A socket this process holds to a database port that no guarded pool knows: a second pool, a leaked client. */
-export interface ForeignSocket {
-  localAddress: string
-  localPort: number
-  remoteAddress: string
-  remotePort: number
-  state: number
-  txQueue: number
-  retransmits: number
-  probes: number
-  inode: number
-}
+export type ForeignSocket = Pick<TcpRow, 'localAddress' | 'localPort' | 'remoteAddress' | 'remotePort' | 'state' | 'txQueue' | 'retransmits' | 'probes' | 'inode'>
 
 export interface MonitorDeps {
   pool: PgPool

@@ -91,6 +91,19 @@ export function onParameterStatus(client: Client, listener: (name: string, value
   )
 }
 
+/**
+ * A FATAL (or PANIC) ErrorResponse means the backend is exiting: pg_terminate_backend, a shutdown, a
+ * crash. pg rejects the running query with it but keeps the client queryable until the socket closes a
+ * moment later, so a client released in between goes back to the pool dead. Marking it unqueryable at once
+ * makes pg-pool remove it on release instead.
+ */
+export function retireOnFatal(client: Client): void {
+  const c = client as AnyClient
+  c.connection?.on('errorMessage', (msg: { severity?: string }) => {
+    if (msg.severity === 'FATAL' || msg.severity === 'PANIC') c._queryable = false
+  })
+}
+
 /** Fires once the client's TCP socket is connected, after pg applied its own keepAlive setting. */
 export function onSocketConnected(client: Client, listener: () => void): void {
   ;(client as AnyClient).connection?.once('connect', listener)

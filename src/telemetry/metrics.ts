@@ -127,7 +127,11 @@ export class PoolMetrics {
     this.semconv = mode === 'all'
     const a = mode === 'off' ? null : loadApi()
     if (!a) return
-    this.meter = (provider ?? a.metrics.getMeterProvider()).getMeter('pg-pool-guard', VERSION)
+    const meter = (provider ?? a.metrics.getMeterProvider()).getMeter('pg-pool-guard', VERSION)
+    // No SDK registered: the API hands out a no-op meter. Record nothing then, not even no-op calls:
+    // the per-query hooks (wait and use time) stay off the hot path.
+    if (meter.constructor === a.createNoopMeter().constructor) return
+    this.meter = meter
     this.i = instruments(this.meter)
     const o = this.i.observables
     const semconv = this.semconv
@@ -169,6 +173,11 @@ export class PoolMetrics {
     this.i.keepaliveProbes.add(0, base)
     this.i.probes.add(0, { ...base, [ATTR_PROBE_OUTCOME]: 'alive' })
     this.i.probes.add(0, { ...base, [ATTR_PROBE_OUTCOME]: 'dead' })
+  }
+
+  /** False without @opentelemetry/api, without an SDK, or with metrics 'off'. */
+  get active(): boolean {
+    return this.i !== undefined
   }
 
   timeout(): void {

@@ -18,6 +18,7 @@ import { promisify } from 'node:util'
 import pg from 'pg'
 import { ErrorCodes, PoolGuardError } from '../errors'
 import { type Binaries, type BinariesChoice, findBinaries, type OsUser, serverUser } from './binaries'
+import { isAlive } from './process'
 
 const execFileP = promisify(execFile)
 
@@ -194,15 +195,6 @@ function signal(pid: number, sig: NodeJS.Signals): void {
     process.kill(pid, sig)
   } catch {
     // already gone
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
   }
 }
 

@@ -8,6 +8,7 @@ import { execFile, execFileSync } from 'node:child_process'
 import { isIP } from 'node:net'
 import { promisify } from 'node:util'
 import { ErrorCodes, PoolGuardError } from '../errors'
+import { isAlive } from './process'
 
 const execFileP = promisify(execFile)
 
@@ -147,15 +148,6 @@ export function sweepStaleRules(): number {
     }
   }
   return removedCount
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
 }
 
 /** Splits an `iptables -S` line into argv, honouring the quotes around comments. */

@@ -58,7 +58,7 @@ describe('failover and split-brain (multi-host, target_session_attrs=read-write)
 
     const afterSeen = load.sentAndAckedBy(a.host, seenAt)
     const afterPromotion = load.ackedBy(a.host, promotedAt)
-    const lastOnOld = Math.max(...load.ackedBy(a.host).map((x) => x.at))
+    const lastOnOld = load.ackedBy(a.host).reduce((m, x) => Math.max(m, x.at), 0)
     console.log(
       `# split-brain: guard saw timeline 2 ${seenAt - promotedAt} ms after promote(); first write on the new primary after ` +
         `${firstOnNew.at - promotedAt} ms; old primary acknowledged ${afterPromotion.length} guarded writes after promote(), ` +

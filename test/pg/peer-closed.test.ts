@@ -44,6 +44,24 @@ describe('peer-closed connections', () => {
     await pool.end()
   })
 
+  it('a client whose backend was terminated mid-query and released at once is not handed out again', async () => {
+    const c = cluster.get()
+    const pool = new Pool({ ...c.config, max: 1 })
+    pool.on('error', () => {})
+    for (let i = 0; i < 5; i++) {
+      const client = await pool.connect()
+      const pid = (client as unknown as { processID: number }).processID
+      const running = client.query('SELECT pg_sleep(10)').then(() => 'completed', (e: Error & { code?: string }) => e.code)
+      await c.primary.query('SELECT pg_terminate_backend($1)', [pid])
+      assert.equal(await running, '57P01')
+      // Released in the moment between the FATAL error and the socket's close: pg would still call it
+      // queryable and pg-pool would hand it to the next caller.
+      client.release()
+      assert.equal((await pool.query('SELECT 1 AS n')).rows[0].n, 1, `round ${i}`)
+    }
+    await pool.end()
+  })
+
   it('a server killed with SIGKILL: every socket leaves the pool; after restart the pool works again', async () => {
     const c = cluster.get()
     const pool = new Pool({ ...c.config, max: 4 })
