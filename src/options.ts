@@ -95,7 +95,7 @@ export type ResolvedGuardOptions = Required<GuardOptions>
  * - procScanIntervalMs 30 s: reading /proc/net/tcp costs ~50-100 ms with 20k sockets on the host; it is the
  *   cross-check and the process-wide view, not the detector (that is TCP_INFO), so it runs rarely, and at
  *   once on suspicion. Without the FFI it becomes the detector and runs every second while queries are in
- *   flight. Whatever the setting, a scan that took X ms is not repeated for 2000·X ms: at most 0.05 % of a core.
+ *   flight. Whatever the setting, a scan that took X ms is not repeated for 3000·X ms: at most 0.03 % of a core.
  * - stallMs 1 s and minRetransmits 2: a dead host shows two retransmissions 0.6 s after the fault and a
  *   1 s silence shortly after; requiring both, plus no progress on any other socket to the host, keeps a
  *   lossy link (whose other sockets still get ACKs) from being called dead.

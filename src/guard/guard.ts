@@ -91,6 +91,8 @@ export class Guard extends EventEmitter<GuardEvents> {
   private readonly metrics: PoolMetrics
   private readonly releaseName: () => void
   private stopped = false
+  /** Something topology verdicts depend on changed (host state, a socket joined, a role report). */
+  private topologyDirty = true
   /** db.client.connection.pool.name of this pool's metrics. */
   readonly poolName: string
 
@@ -182,6 +184,7 @@ export class Guard extends EventEmitter<GuardEvents> {
     this.housekeeping = new Housekeeping(pool, this.registry, o, (r) => this.emit('leak', r))
     this.topo.on('change', (h) => {
       this.emit('topology', h)
+      this.topologyDirty = true
       this.topologyPass()
     })
     this.listen()
@@ -322,7 +325,8 @@ export class Guard extends EventEmitter<GuardEvents> {
 
   /** Topology verdicts for every pooled socket (cheap: no I/O); runs after each kernel pass and topology change. */
   private topologyPass(): void {
-    if (this.stopped) return
+    if (this.stopped || !this.topologyDirty) return
+    this.topologyDirty = false
     const recs = this.registry.records().filter((r) => (r.state === 'idle' || r.state === 'in-use') && r.verdict === null)
     if (recs.length === 0) return
     const byId = new Map(recs.map((r) => [r.id, r]))
@@ -359,6 +363,7 @@ export class Guard extends EventEmitter<GuardEvents> {
       const role: ServerRole = { inHotStandby: reported.inHotStandby, readOnly: reported.readOnly ?? false }
       rec.serverRole = role
       rec.serverRoleAt = Date.now()
+      this.topologyDirty = true
       rec.role = roleName(role)
       rec.readOnly = role.readOnly
       // Pushed again when a standby is promoted under this session: the topology hears it at once.
@@ -380,6 +385,7 @@ export class Guard extends EventEmitter<GuardEvents> {
     recordSocket(rec, socket, fd)
     rec.region = this.regions.regionOf(rec.configuredHost, rec.remoteAddress)
     rec.socketOptions = hardenSocket(socket, fd, this.options)
+    this.topologyDirty = true
   }
 
   private listen(): void {
@@ -387,6 +393,7 @@ export class Guard extends EventEmitter<GuardEvents> {
     pool.on('connect', (client) => {
       const rec = this.registry.get(client)
       if (!rec) return
+      this.topologyDirty = true // a new socket to judge
       this.metrics.createTime(Date.now() - rec.createdAt)
       rec.backendPid = backendPidOf(client)
       if (rec.serverRole) this.topo.noteRole(rec.configuredHost, rec.configuredPort, rec.serverRole)

@@ -40,6 +40,12 @@ export interface MonitorDeps {
   onPass(report: PassReport, out: ClassifyOutput | undefined): void
 }
 
+/**
+ * Pass interval while no query is in flight and nothing is suspect. A keepalive probe seen out (even one)
+ * switches back to the full cadence, so an idle zombie is still judged ~1.25 s after its first probe.
+ */
+const IDLE_EVERY_MS = 1000
+
 /** Every live monitor in the process, so the process-wide view can tell known sockets from foreign ones. */
 const live = new Set<Monitor>()
 
@@ -53,6 +59,8 @@ export class Monitor {
   private lastProcScanAt = Date.now()
   private lastProcScanCostMs = 0
   private suspicion = false
+  private unusual = false
+  private lastIdlePassAt = -Infinity
   private timer: NodeJS.Timeout | undefined
   private stopped = false
   /** TCP_INFO is available: the per-tick detector. Otherwise /proc rows are. */
@@ -92,9 +100,13 @@ export class Monitor {
       return
     }
     const inFlight = recs.some((r) => hasQueryInFlight(r.client))
-    // Reading /proc/net/tcp costs tens of ms on a busy host: never spend more than 0.05 % of a core on it.
+    // A pool at rest needs no quarter-second watch: its sockets can only show keepalive trouble, which
+    // takes seconds to build up. Look every IDLE_EVERY_MS then, and at full cadence once queries run.
+    if (!inFlight && !this.unusual && !procScan && now - this.lastIdlePassAt < Math.max(IDLE_EVERY_MS, o.checkIntervalMs)) return
+    this.lastIdlePassAt = inFlight ? -Infinity : now
+    // Reading /proc/net/tcp costs tens of ms on a busy host: never spend more than 0.03 % of a core on it.
     const sinceScan = now - this.lastProcScanAt
-    const budgetOk = sinceScan >= this.lastProcScanCostMs * 2000
+    const budgetOk = sinceScan >= this.lastProcScanCostMs * 3000
     const procDue = procScan || (budgetOk && (this.useTcpInfo
       ? (o.procScanIntervalMs > 0 && sinceScan >= o.procScanIntervalMs) || (this.suspicion && sinceScan >= 1000)
       : sinceScan >= (inFlight || this.suspicion ? Math.min(1000, o.procScanIntervalMs || 1000) : o.procScanIntervalMs || 1000)))
@@ -123,6 +135,7 @@ export class Monitor {
     })
     // Fast path: every socket idle and quiet — nothing for the classifier to weigh.
     if (!inFlight && !this.suspicion && inputs.every(quiet)) {
+      this.unusual = false
       this.memory.clear()
       this.hosts = []
       this.deps.onPass({ durationMs: performance.now() - started, sockets: recs.length, procScan: procDue, procScanMs, retransmits, probes }, undefined)
@@ -142,7 +155,10 @@ export class Monitor {
       if (rec && rec.state !== 'evicting' && rec.state !== 'closed') this.deps.evict(rec, v)
     }
     for (const p of out.probe) this.maybeProbe(p.endpoint, p.urgent ? o.stallMs : o.probeIntervalMs, now, recs)
+    // A stall or a probe request also asks for the /proc cross-check; anything unusual (a keepalive probe
+    // out, a socket closing or gone) keeps the full cadence.
     this.suspicion = out.probe.length > 0 || out.hosts.some((h) => h.stalled > 0)
+    this.unusual = this.suspicion || inputs.some((i) => !quiet(i))
     this.deps.onPass({ durationMs: performance.now() - started, sockets: recs.length, procScan: procDue, procScanMs, retransmits, probes }, out)
   }
 
