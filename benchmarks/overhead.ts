@@ -12,8 +12,8 @@ import { startCluster } from '../src/testing/cluster'
 import { runMain } from './lib/main'
 
 const smoke = process.argv.includes('--smoke')
-const ROUNDS = smoke ? 1 : 12
-const ROUND_MS = smoke ? 500 : 2500
+const ROUNDS = smoke ? 1 : 40
+const ROUND_MS = smoke ? 500 : 750
 const WORKERS = 8
 
 interface Result { queries: number; ms: number; latencies: number[]; cpuUs: number }

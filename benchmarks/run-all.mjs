@@ -34,13 +34,26 @@ for (const [file, title] of benches) {
   sections.push(`## ${title}\n\n\`node --import tsx benchmarks/${file}\` (${((Date.now() - started) / 1000).toFixed(0)} s)\n\n${res.stdout.trim()}\n`)
 }
 
+const kernel = execFileSync('uname', ['-sr'], { encoding: 'utf8' }).trim()
+const machine = `${cpus().length} x ${cpus()[0].model}, ${Math.round(totalmem() / 2 ** 30)} GiB, ${kernel}, Node ${process.version}`
 if (!smoke && only.length === 0) {
-  const kernel = execFileSync('uname', ['-sr'], { encoding: 'utf8' }).trim()
-  const machine = `${cpus().length} x ${cpus()[0].model}, ${Math.round(totalmem() / 2 ** 30)} GiB, ${kernel}, Node ${process.version}`
   const intro = readFileSync(join(here, 'INTRO.md'), 'utf8').trim()
   writeFileSync(
     join(here, 'README.md'),
     `${intro}\n\nMeasured ${new Date().toISOString().slice(0, 10)} with \`npm run bench\` on: ${machine}.\n\n${sections.join('\n')}`
   )
   process.stderr.write('wrote benchmarks/README.md\n')
+} else if (!smoke) {
+  // Some benchmarks only (node benchmarks/run-all.mjs overhead): replace their sections, note when.
+  let readme = readFileSync(join(here, 'README.md'), 'utf8')
+  for (const section of sections) {
+    const title = section.split('\n')[0]
+    const start = readme.indexOf(title)
+    if (start === -1) continue
+    const next = readme.indexOf('\n## ', start + title.length)
+    const stamp = `(re-measured ${new Date().toISOString().slice(0, 10)} on: ${machine})\n\n`
+    readme = readme.slice(0, start) + section.replace('\n\n', `\n\n${stamp}`) + (next === -1 ? '' : readme.slice(next))
+  }
+  writeFileSync(join(here, 'README.md'), readme)
+  process.stderr.write(`updated ${sections.length} section(s) of benchmarks/README.md\n`)
 }
