@@ -99,7 +99,8 @@ export class Monitor {
       this.memory.clear()
       return
     }
-    const inFlight = recs.some((r) => hasQueryInFlight(r.client))
+    const flying = new Set(recs.filter((r) => hasQueryInFlight(r.client)))
+    const inFlight = flying.size > 0
     // A pool at rest needs no quarter-second watch: its sockets can only show keepalive trouble, which
     // takes seconds to build up. Look every IDLE_EVERY_MS then, and at full cadence once queries run.
     if (!inFlight && !this.unusual && !procScan && now - this.lastIdlePassAt < Math.max(IDLE_EVERY_MS, o.checkIntervalMs)) return
@@ -123,7 +124,7 @@ export class Monitor {
     let probes = 0
     const inputs: SocketInput[] = recs.map((rec) => {
       byId.set(rec.id, rec)
-      const input = this.observe(rec, procDue)
+      const input = this.observe(rec, procDue, flying.has(rec))
       const before = rec.kernel
       const after = input.sample
       if (before && after) {
@@ -162,8 +163,8 @@ export class Monitor {
     this.deps.onPass({ durationMs: performance.now() - started, sockets: recs.length, procScan: procDue, procScanMs, retransmits, probes }, out)
   }
 
-  private observe(rec: ConnRecord, procFresh: boolean): SocketInput {
-    const base = { id: rec.id, endpoint: endpointOf(rec), inUse: rec.state === 'in-use', queryInFlight: hasQueryInFlight(rec.client) }
+  private observe(rec: ConnRecord, procFresh: boolean, queryInFlight: boolean): SocketInput {
+    const base = { id: rec.id, endpoint: endpointOf(rec), inUse: rec.state === 'in-use', queryInFlight }
     const fd = fdOf(rec.socket)
     if (fd === undefined) return { ...base, sample: undefined, gone: 'its socket handle is closed' }
     if (rec.goneReason) return { ...base, sample: undefined, gone: rec.goneReason }

@@ -1,6 +1,6 @@
 /**
- * One record per pooled client. A record changes state only through `setState`, which is where metrics
- * and listeners hear about it (principle: one state per connection, changed in one place).
+ * One record per pooled client. A record changes state only through `setState` (one state per
+ * connection, changed in one place); a closed record leaves the registry there.
  */
 import { readlinkSync } from 'node:fs'
 import type { Socket } from 'node:net'
@@ -82,16 +82,9 @@ export type ConnSnapshot = Omit<ConnRecord, 'client' | 'socket' | 'acquiredStack
   kernel: KernelSnapshot | null
 }
 
-export type StateListener = (rec: ConnRecord, from: ConnState) => void
-
 export class Registry {
   private readonly byClient = new Map<Client, ConnRecord>()
   private nextId = 1
-  private readonly listeners: StateListener[] = []
-
-  onStateChange(listener: StateListener): void {
-    this.listeners.push(listener)
-  }
 
   add(client: Client, configuredHost: string, configuredPort: number, now: number): ConnRecord {
     const rec: ConnRecord = {
@@ -136,11 +129,9 @@ export class Registry {
   }
 
   setState(rec: ConnRecord, state: ConnState): void {
-    const from = rec.state
-    if (from === state || from === 'closed') return
+    if (rec.state === state || rec.state === 'closed') return
     rec.state = state
     if (state === 'closed') this.byClient.delete(rec.client)
-    for (const l of this.listeners) l(rec, from)
   }
 
   records(): ConnRecord[] {

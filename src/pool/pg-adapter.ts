@@ -71,11 +71,6 @@ export function hasQueryInFlight(client: Client): boolean {
   return Boolean(c._activeQuery) || (c._sentQueryQueue?.length ?? 0) > 0
 }
 
-export function isQueryable(client: Client): boolean {
-  const c = client as AnyClient
-  return c._queryable !== false && !c._ending
-}
-
 export function isIdleInPool(pool: PgPool, client: Client): boolean {
   return ((pool as unknown as AnyPool)._idle as { client: Client }[]).some((item) => item.client === client)
 }
