@@ -55,6 +55,8 @@ export class Monitor {
   private readonly probing = new Set<string>()
   private readonly lastProbeAt = new Map<string, number>()
   private procRows: Map<number, TcpRow> | null = null
+  /** The same rows by 4-tuple, for sockets whose inode could not be read. */
+  private procRowsByTuple: Map<string, TcpRow> | null = null
   /** The first cross-check waits a full interval (TCP_INFO covers the pool meanwhile). */
   private lastProcScanAt = Date.now()
   private lastProcScanCostMs = 0
@@ -172,7 +174,7 @@ export class Monitor {
       const sample = sampleTcpInfo(fd)
       return { ...base, sample, gone: sample ? null : 'TCP_INFO failed on its fd' }
     }
-    const row = rec.inode === null ? undefined : this.procRows?.get(rec.inode)
+    const row = rec.inode !== null ? this.procRows?.get(rec.inode) : this.procRowsByTuple?.get(tupleOf(rec.localAddress, rec.localPort, rec.remoteAddress, rec.remotePort))
     if (row) return { ...base, sample: sampleFromRow(row), gone: null }
     return { ...base, sample: undefined, gone: procFresh && rec.inode !== null ? 'its inode is not in /proc/net/tcp' : null }
   }
@@ -181,9 +183,12 @@ export class Monitor {
   private scanProc(now: number, recs: ConnRecord[]): void {
     this.lastProcScanAt = now
     // Only this process's sockets matter here; filtering before rows are built keeps a 20k-socket host cheap.
+    // A socket whose inode could not be read (no /proc/self/fd) is found by its 4-tuple instead.
     const mine = socketInodesOf('self')
-    const table = readTcpTable(undefined, undefined, (inode) => mine.has(inode))
+    const byTuple = recs.some((r) => r.inode === null)
+    const table = readTcpTable(undefined, undefined, (inode) => byTuple || mine.has(inode))
     this.procRows = new Map(table.rows.map((r) => [r.inode, r]))
+    this.procRowsByTuple = byTuple ? new Map(table.rows.map((r) => [tupleOf(r.localAddress, r.localPort, r.remoteAddress, r.remotePort), r])) : null
     for (const rec of recs) {
       const fd = fdOf(rec.socket)
       if (fd !== undefined && rec.inode !== null && socketInode(fd) !== rec.inode) rec.goneReason = `fd ${fd} now belongs to another socket`
@@ -226,6 +231,10 @@ export class Monitor {
 function quiet(i: SocketInput): boolean {
   const k = i.sample
   return i.gone === null && k !== undefined && k.state === TcpState.ESTABLISHED && !k.outstanding && k.probes === 0 && k.retransmits === 0
+}
+
+function tupleOf(localAddress: string | null, localPort: number | null, remoteAddress: string | null, remotePort: number | null): string {
+  return `${normalizeAddress(localAddress ?? '')}:${localPort}>${normalizeAddress(remoteAddress ?? '')}:${remotePort}`
 }
 
 export function endpointOf(rec: ConnRecord): string {

@@ -41,4 +41,19 @@ describe('kernel checks without the FFI (/proc/net/tcp rows)', { skip }, () => {
     assert.equal((await pool!.query('SELECT 1 AS n')).rows[0].n, 1)
     await pool!.end()
   })
+
+  it('sockets whose inode is unknown (no /proc/self/fd) are matched to their rows by 4-tuple', async () => {
+    const c = cluster.get()
+    _resetSockoptForTests({ ok: false, reason: 'test: no FFI' })
+    const pool = new Pool({ ...c.config, max: 3 })
+    await Promise.all(Array.from({ length: 3 }, () => pool.query('SELECT 1')))
+    for (const rec of pool.guard.registry.records()) rec.inode = null
+    pool.guard.check({ crossCheck: true })
+    assert.ok(pool.guard.snapshot().every((r) => r.kernel?.source === 'proc' && r.kernel.stateName === 'ESTABLISHED'), 'rows found by 4-tuple')
+    fault = await blackhole(c.primary.host, { port: c.port })
+    const results = await Promise.allSettled([pool.query('SELECT 1'), pool.query('SELECT 1')])
+    await fault.remove()
+    assert.ok(results.every((r) => r.status === 'rejected' && r.reason instanceof ConnectionEvictedError))
+    await pool.end()
+  })
 })
