@@ -6,7 +6,7 @@
  * The table is read twice, a second apart (or continuously with --watch): a stall is a change over time.
  */
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs'
-import { type ClassifierOptions, classify, type SocketInput, type SocketMemory, type Verdict } from '../guard/classifier'
+import { classify, type SocketInput, type SocketMemory, type Verdict } from '../guard/classifier'
 import { sampleFromRow } from '../guard/sample'
 import { normalizeAddress, type TcpRow } from '../kernel/proc-net-tcp'
 import { readTcpTable } from '../kernel/reader'
@@ -82,11 +82,6 @@ export function socketOwners(): { owners: Map<number, { pid: number; command: st
 
 /** One classification pass over PostgreSQL sockets: the guard's classifier, fed /proc rows. */
 export function classifyRows(rows: TcpRow[], memory: Map<number, SocketMemory>, now: number): { verdicts: Map<number, Verdict>; memory: Map<number, SocketMemory> } {
-  const o = GUARD_DEFAULTS
-  const options: ClassifierOptions = {
-    stallMs: o.stallMs, keepAliveIntervalMs: o.keepAliveIntervalMs, minRetransmits: o.minRetransmits,
-    stallHardLimitMs: o.stallHardLimitMs, probeAfterMs: o.probeAfterMs, graceMs: o.graceMs,
-  }
   const sockets: SocketInput[] = rows.map((r) => ({
     id: r.inode,
     endpoint: `${normalizeAddress(r.remoteAddress)}:${r.remotePort}`,
@@ -95,7 +90,7 @@ export function classifyRows(rows: TcpRow[], memory: Map<number, SocketMemory>, 
     sample: sampleFromRow(r),
     gone: null,
   }))
-  const out = classify({ now, sockets, memory, probes: new Map(), options })
+  const out = classify({ now, sockets, memory, probes: new Map(), options: GUARD_DEFAULTS })
   return { verdicts: new Map(out.verdicts.map((v) => [v.id, v])), memory: out.memory }
 }
 

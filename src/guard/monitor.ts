@@ -136,12 +136,13 @@ export class Monitor {
       rec.kernel = after ?? null
       return input
     })
+    const report = (): PassReport => ({ durationMs: performance.now() - started, sockets: recs.length, procScan: procDue, procScanMs, retransmits, probes })
     // Fast path: every socket idle and quiet — nothing for the classifier to weigh.
     if (!inFlight && !this.suspicion && inputs.every(quiet)) {
       this.unusual = false
       this.memory.clear()
       this.hosts = []
-      this.deps.onPass({ durationMs: performance.now() - started, sockets: recs.length, procScan: procDue, procScanMs, retransmits, probes }, undefined)
+      this.deps.onPass(report(), undefined)
       return
     }
     const out = classify({
@@ -162,7 +163,7 @@ export class Monitor {
     // out, a socket closing or gone) keeps the full cadence.
     this.suspicion = out.probe.length > 0 || out.hosts.some((h) => h.stalled > 0)
     this.unusual = this.suspicion || inputs.some((i) => !quiet(i))
-    this.deps.onPass({ durationMs: performance.now() - started, sockets: recs.length, procScan: procDue, procScanMs, retransmits, probes }, out)
+    this.deps.onPass(report(), out)
   }
 
   private observe(rec: ConnRecord, procFresh: boolean, queryInFlight: boolean): SocketInput {

@@ -33,13 +33,8 @@ export async function probe(poolOptions: object, target: ProbeTarget, timeoutMs:
   }
   const client = new pg.Client(config as pg.ClientConfig)
   client.on('error', () => {})
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
-    timer.unref()
-  })
   try {
-    await Promise.race([client.connect().then(() => client.query('SELECT 1')), deadline])
+    await withDeadline(() => client.connect().then(() => client.query('SELECT 1')), timeoutMs)
     client.end().catch(() => {})
     return { endpoint: target.endpoint, alive: true, startedAt, finishedAt: Date.now() }
   } catch (err) {
@@ -48,7 +43,18 @@ export async function probe(poolOptions: object, target: ProbeTarget, timeoutMs:
     // An ErrorResponse is the server talking: alive, whatever it said.
     const alive = err instanceof pg.DatabaseError
     return { endpoint: target.endpoint, alive, startedAt, finishedAt: Date.now(), error: e.code ? `${e.code}: ${e.message}` : e.message }
-  } finally {
-    clearTimeout(timer)
   }
+}
+
+/**
+ * What `start()` returns, or a rejection "no answer within N ms" once `ms` have passed. The timer is armed
+ * before `start` runs, so it is never behind timers that `start` arms itself; it never holds the process.
+ */
+export function withDeadline<T>(start: () => Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
+    timer.unref()
+  })
+  return Promise.race([start(), deadline]).finally(() => clearTimeout(timer))
 }

@@ -8,6 +8,7 @@
  * pg_control_checkpoint() (executable by PUBLIC by default; where revoked, the timeline is left unknown).
  */
 import pg from 'pg'
+import { withDeadline } from '../guard/probe'
 import { destroyInUse, rawSocketOf } from '../pool/pg-adapter'
 import type { HostSpec, ServerRole } from './hosts'
 
@@ -46,12 +47,12 @@ export class HostMonitor {
   async poll(): Promise<HostObservation> {
     try {
       const client = await this.connected()
-      const { rows } = await this.withDeadline(client.query(ROLE_SQL))
+      const { rows } = await this.withDeadline(() => client.query(ROLE_SQL))
       const r = rows[0] as { standby: boolean; read_only: boolean; timeline: number | null }
       let timeline = r.timeline
       if (r.standby && this.standbyTimelineAllowed) {
         try {
-          timeline = (await this.withDeadline(client.query(STANDBY_TIMELINE_SQL))).rows[0].timeline as number
+          timeline = (await this.withDeadline(() => client.query(STANDBY_TIMELINE_SQL))).rows[0].timeline as number
         } catch (err) {
           if ((err as { code?: string }).code !== '42501') throw err
           this.standbyTimelineAllowed = false // insufficient_privilege: leave it unknown from now on
@@ -59,7 +60,7 @@ export class HostMonitor {
       }
       if (this.systemId === undefined) {
         try {
-          this.systemId = (await this.withDeadline(client.query(SYSTEM_ID_SQL))).rows[0].id as string
+          this.systemId = (await this.withDeadline(() => client.query(SYSTEM_ID_SQL))).rows[0].id as string
         } catch (err) {
           if ((err as { code?: string }).code !== '42501') throw err
           this.systemId = null
@@ -97,16 +98,11 @@ export class HostMonitor {
     const client = new pg.Client(this.config() as pg.ClientConfig)
     client.on('error', () => {})
     this.client = client
-    await this.withDeadline(client.connect())
+    await this.withDeadline(() => client.connect())
     return client
   }
 
-  private withDeadline<T>(p: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs)
-      timer.unref()
-    })
-    return Promise.race([p, deadline]).finally(() => clearTimeout(timer))
+  private withDeadline<T>(start: () => Promise<T>): Promise<T> {
+    return withDeadline(start, this.timeoutMs)
   }
 }
