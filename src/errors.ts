@@ -1,7 +1,10 @@
 /**
  * Every error and warning this library produces carries a stable `code`. Match on `code`, never on the
  * message text: messages name host:port and the evidence, and may gain detail between versions.
+ * Errors (thrown, or passed to a callback) and warnings (process warnings) have separate code lists.
  */
+import type { VerdictKind } from './judge/verdicts'
+
 export const ErrorCodes = {
   /** An option failed validation at construction. */
   CONFIG_INVALID: 'PGG_CONFIG_INVALID',
@@ -13,24 +16,31 @@ export const ErrorCodes = {
   HOST_FENCED: 'PGG_HOST_FENCED',
   /** The server a connection reached does not satisfy targetSessionAttrs. */
   WRONG_ROLE: 'PGG_WRONG_ROLE',
-  /** Warning: the FFI (koffi) did not load; keepalive count/interval and TCP_USER_TIMEOUT are not set. */
-  FFI_UNAVAILABLE: 'PGG_FFI_UNAVAILABLE',
-  /** Warning: a setsockopt call failed on a pooled socket. */
-  SOCKET_OPTION_FAILED: 'PGG_SOCKET_OPTION_FAILED',
-  /** Warning: a client was held longer than leakDetectionThresholdMs. */
-  LEAK_DETECTED: 'PGG_LEAK_DETECTED',
-  /** Warning: an idle client failed and the pool had no 'error' listener (pg.Pool would have crashed). */
-  IDLE_CLIENT_ERROR: 'PGG_IDLE_CLIENT_ERROR',
-  /** Warning: a checked-out client emitted 'error' with no listener (pg would have thrown it). */
-  CLIENT_ERROR: 'PGG_CLIENT_ERROR',
+  /** guard() was given a pool that already has a guard. */
+  ALREADY_GUARDED: 'PGG_ALREADY_GUARDED',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
 
+export const WarningCodes = {
+  /** the FFI (koffi) did not load; keepalive count/interval and TCP_USER_TIMEOUT are not set. */
+  FFI_UNAVAILABLE: 'PGG_FFI_UNAVAILABLE',
+  /** a setsockopt call failed on a pooled socket. */
+  SOCKET_OPTION_FAILED: 'PGG_SOCKET_OPTION_FAILED',
+  /** a client was held longer than leakDetectionThresholdMs. */
+  LEAK_DETECTED: 'PGG_LEAK_DETECTED',
+  /** an idle client failed and the pool had no 'error' listener (pg.Pool would have crashed). */
+  IDLE_CLIENT_ERROR: 'PGG_IDLE_CLIENT_ERROR',
+  /** a checked-out client emitted 'error' with no listener (pg would have thrown it). */
+  CLIENT_ERROR: 'PGG_CLIENT_ERROR',
+} as const
+
+export type WarningCode = (typeof WarningCodes)[keyof typeof WarningCodes]
+
 /** Base class of every error this library throws or passes to a callback. */
-export class PoolGuardError extends Error {
-  readonly code: ErrorCode
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+export class PoolGuardError<C extends string = ErrorCode> extends Error {
+  readonly code: C
+  constructor(code: C, message: string, options?: { cause?: unknown }) {
     super(`pg-pool-guard: ${message}`, options)
     this.name = new.target.name
     this.code = code
@@ -46,7 +56,7 @@ export class ConfigError extends PoolGuardError {
 /** Thrown into the query that was running on a socket the guard destroyed. */
 export class ConnectionEvictedError extends PoolGuardError {
   constructor(
-    readonly reason: string,
+    readonly reason: VerdictKind,
     readonly host: string,
     readonly port: number,
     readonly evidence: string
@@ -61,6 +71,8 @@ export interface HostAttempt {
   port: number
   /** Why the host was not used: an error message or a role mismatch. */
   rejected: string
+  /** The code of the error that rejected it (PGG_WRONG_ROLE, PGG_CONNECTION_EVICTED, ECONNREFUSED, 28P01, ...), if it had one. */
+  code: string | undefined
 }
 
 export class NoHostAvailableError extends PoolGuardError {
@@ -97,7 +109,7 @@ export class WrongRoleError extends PoolGuardError {
 
 /** Emits a process warning once per code (or per code+key), so a misconfigured fleet does not flood logs. */
 const warned = new Set<string>()
-export function warnOnce(code: ErrorCode, message: string, key = ''): void {
+export function warnOnce(code: WarningCode, message: string, key = ''): void {
   const k = `${code}:${key}`
   if (warned.has(k)) return
   warned.add(k)

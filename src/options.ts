@@ -69,7 +69,7 @@ export interface GuardOptions {
   /** db.client.connection.pool.name. @default 'host:port/database' (hosts joined by ','; '#2' appended if taken) */
   poolName?: string | null
   /** Where metrics go. @default the global MeterProvider of @opentelemetry/api (a no-op until an SDK registers one) */
-  meterProvider?: import('@opentelemetry/api').MeterProvider | null
+  meterProvider?: MeterProviderLike | null
   /**
    * 'all': semantic-convention db.client.connection.* and the guard's pg_pool_guard.*; 'guard-only': leave
    * db.client.connection.* to another instrumentation; 'off'. @default 'all'
@@ -78,6 +78,11 @@ export interface GuardOptions {
 }
 
 export type ResolvedGuardOptions = Required<GuardOptions>
+
+/** The one method of an OpenTelemetry MeterProvider the guard calls; structural, so these types need no @opentelemetry/api. */
+export interface MeterProviderLike {
+  getMeter(name: string, version?: string, options?: { schemaUrl?: string }): unknown
+}
 
 /**
  * Why each default:

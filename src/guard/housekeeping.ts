@@ -4,9 +4,9 @@
  * pool hook, see Guard.) Its timer is unref'd and stops with the pool.
  */
 import type { Pool as PgPool } from 'pg'
-import { ErrorCodes } from '../errors'
+import { WarningCodes } from '../errors'
 import type { ResolvedGuardOptions } from '../options'
-import { openIdleClient } from '../pool/pg-adapter'
+import { openIdleClient } from '../pg/adapter'
 import type { Registry } from './registry'
 
 export interface LeakReport {
@@ -56,7 +56,7 @@ export class Housekeeping {
       if (rec.state !== 'in-use' || rec.leakReported || rec.lastAcquiredAt === null) continue
       const heldMs = now - rec.lastAcquiredAt
       if (heldMs < threshold) continue
-      rec.leakReported = true
+      this.registry.noteLeakReported(rec)
       const report: LeakReport = {
         id: rec.id,
         host: rec.configuredHost,
@@ -67,10 +67,16 @@ export class Housekeeping {
       if (!this.onLeak(report)) {
         process.emitWarning(
           `pg-pool-guard: client to ${report.host}:${report.port} held for ${heldMs} ms (leakDetectionThresholdMs ${threshold}); ${report.stack}`,
-          { code: ErrorCodes.LEAK_DETECTED }
+          { code: WarningCodes.LEAK_DETECTED }
         )
       }
     }
+  }
+
+  /** A client left the pool: top up soon, outside the pool's own event (never inside pg-pool's removal). */
+  wake(): void {
+    if (this.stopped || this.options.minIdle === 0) return
+    setImmediate(() => this.keepWarm())
   }
 
   /** Open idle clients in the background until minIdle are idle, never beyond max or while callers wait. */

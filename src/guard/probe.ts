@@ -8,8 +8,9 @@
  */
 import { isIP } from 'node:net'
 import pg from 'pg'
-import { clientConfigFor, destroyInUse } from '../pool/pg-adapter'
-import type { ProbeResult } from './classifier'
+import type { ProbeResult } from '../judge/kernel-rules'
+import { clientConfigFor, destroyInUse } from '../pg/adapter'
+import { withDeadline } from '../util/time'
 
 export interface ProbeTarget {
   /** Remote endpoint key, "ip:port": what the pooled sockets are connected to. */
@@ -44,17 +45,4 @@ export async function probe(poolOptions: object, target: ProbeTarget, timeoutMs:
     const alive = err instanceof pg.DatabaseError
     return { endpoint: target.endpoint, alive, startedAt, finishedAt: Date.now(), error: e.code ? `${e.code}: ${e.message}` : e.message }
   }
-}
-
-/**
- * What `start()` returns, or a rejection "no answer within N ms" once `ms` have passed. The timer is armed
- * before `start` runs, so it is never behind timers that `start` arms itself; it never holds the process.
- */
-export function withDeadline<T>(start: () => Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
-    timer.unref()
-  })
-  return Promise.race([start(), deadline]).finally(() => clearTimeout(timer))
 }

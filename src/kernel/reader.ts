@@ -50,12 +50,18 @@ export function socketInodesOf(pid: number | 'self' = 'self'): Set<number> {
     return out
   }
   for (const fd of fds) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))
-      if (m) out.add(Number(m[1]))
-    } catch {
-      // the fd closed while we looked
-    }
+    const inode = fdInode(pid, fd)
+    if (inode !== null) out.add(inode)
   }
   return out
+}
+
+/** /proc/<pid>/fd/N links to "socket:[inode]" on Linux; null elsewhere, for other files, or if the fd is gone. */
+export function fdInode(pid: number | 'self', fd: number | string): number | null {
+  try {
+    const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))
+    return m ? Number(m[1]) : null
+  } catch {
+    return null
+  }
 }

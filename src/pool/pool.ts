@@ -1,11 +1,14 @@
 /**
  * The drop-in pool: pg.Pool itself (same constructor, methods, events, counters), plus `pool.guard`.
- * Everything guard-specific is attached by `new Guard(pool)`, the same path `guard(existingPool)` takes.
+ * pg-pool is given the guarded Client class through its own `options.Client`, and the four methods the
+ * guard wraps are overridden here; `guard(existingPool)` attaches the same hooks to a pool it did not build.
  */
 import pg from 'pg'
+import { ConfigError } from '../errors'
 import { Guard } from '../guard/guard'
 import type { GuardOptions } from '../options'
 import { resolveGuardOptions } from '../options'
+import { type ClientClass, guardedClientClass, HookBinding, type PendingItem, wrap } from '../pg/adapter'
 
 export interface PoolConfig extends Omit<pg.PoolConfig, 'host' | 'port'> {
   /** One host, a comma-separated list ('a,b') or an array, tried in order as libpq does. */
@@ -16,15 +19,46 @@ export interface PoolConfig extends Omit<pg.PoolConfig, 'host' | 'port'> {
   guard?: GuardOptions
 }
 
+/** pg-pool's methods the overrides below call through to (not in @types/pg). */
+interface PgPoolMethods {
+  newClient(item: PendingItem): void
+  _afterConnect(...args: unknown[]): unknown
+}
+
+const base = pg.Pool.prototype as unknown as PgPoolMethods & pg.Pool
+
 export class Pool extends pg.Pool {
   readonly guard: Guard
+  readonly #binding: HookBinding
 
   constructor(config?: PoolConfig) {
     const { guard: guardOptions, rest } = splitConfig(config)
     resolveGuardOptions(guardOptions) // throw on bad options before pg-pool sets anything up
-    super(rest as pg.PoolConfig)
-    hideCredentials(this.options)
-    this.guard = new Guard(this, guardOptions)
+    const binding = new HookBinding()
+    const Client = ((rest as { Client?: ClientClass } | undefined)?.Client ?? pg.Client) as ClientClass
+    super(Object.assign(rest ?? {}, { Client: guardedClientClass(Client, binding) }) as pg.PoolConfig)
+    this.#binding = binding
+    hideCredentials(this.options, ['connectionString', 'Client'])
+    this.guard = new Guard(this, guardOptions, { binding })
+  }
+
+  newClient(item: PendingItem): void {
+    wrap.newClient(this, this.#binding, (i) => base.newClient.call(this, i), item)
+  }
+
+  override connect(): Promise<pg.PoolClient>
+  override connect(callback: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): void
+  override connect(cb?: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): Promise<pg.PoolClient> | void {
+    const orig = (c?: PendingItem['callback']): Promise<pg.PoolClient> | undefined => (base.connect as (c?: unknown) => Promise<pg.PoolClient> | undefined).call(this, c)
+    return wrap.connect(this.#binding.hooks!, orig, cb as PendingItem['callback'] | undefined) as Promise<pg.PoolClient> | void
+  }
+
+  override end(...args: unknown[]): Promise<void> {
+    return wrap.end(this, this.#binding.hooks!, (...a) => (base.end as (...x: unknown[]) => unknown).apply(this, a), args) as Promise<void>
+  }
+
+  _afterConnect(...args: unknown[]): unknown {
+    return wrap.afterConnect(this, this.#binding.hooks!, (...a) => base._afterConnect.apply(this, a), args)
   }
 }
 
@@ -34,18 +68,21 @@ export class Pool extends pg.Pool {
  */
 export function guard(pool: pg.Pool, options?: GuardOptions): Guard {
   if (!(pool instanceof pg.Pool) && typeof (pool as { connect?: unknown })?.connect !== 'function') {
-    throw new TypeError('pg-pool-guard: guard() needs a pg.Pool instance')
+    throw new ConfigError('guard() needs a pg.Pool instance')
   }
-  return new Guard(pool, options)
+  const g = new Guard(pool, options)
+  hideCredentials((pool as unknown as { options: object }).options, ['connectionString'])
+  return g
 }
 
 /**
  * pg-pool makes options.password non-enumerable so that logging the pool does not print it; a connection
- * string carries the same password, so it gets the same treatment (reading it still works).
+ * string carries the same password, so it gets the same treatment (reading it still works). So does the
+ * guarded Client class, which is ours, not the user's.
  */
-function hideCredentials(options: object): void {
-  if (Object.prototype.hasOwnProperty.call(options, 'connectionString')) {
-    Object.defineProperty(options, 'connectionString', { enumerable: false })
+function hideCredentials(options: object, keys: string[]): void {
+  for (const key of keys) {
+    if (Object.prototype.hasOwnProperty.call(options, key)) Object.defineProperty(options, key, { enumerable: false })
   }
 }
 

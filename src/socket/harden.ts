@@ -4,17 +4,9 @@
  * set fails silently so the OS default of 7200 s + 9 x 75 s applies. We set all four values ourselves.
  */
 import type { Socket } from 'node:net'
-import { ErrorCodes, warnOnce } from '../errors'
-import {
-  IPPROTO_TCP,
-  loadSockopt,
-  SO_KEEPALIVE,
-  SOL_SOCKET,
-  TCP_KEEPCNT,
-  TCP_KEEPIDLE,
-  TCP_KEEPINTVL,
-  TCP_USER_TIMEOUT,
-} from './ffi'
+import { WarningCodes, warnOnce } from '../errors'
+import { IPPROTO_TCP, SO_KEEPALIVE, SOL_SOCKET, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_USER_TIMEOUT } from '../kernel/ffi'
+import { defaultKernel, type KernelPort } from '../kernel/port'
 
 export interface KeepaliveSettings {
   keepAliveIdleMs: number
@@ -37,12 +29,12 @@ export interface SocketOptionsReport {
   errors: string[]
 }
 
-export function hardenSocket(socket: Socket, fd: number | undefined, s: KeepaliveSettings): SocketOptionsReport {
-  const load = loadSockopt()
+export function hardenSocket(socket: Socket, fd: number | undefined, s: KeepaliveSettings, kernel: KernelPort = defaultKernel()): SocketOptionsReport {
+  const load = kernel.sockopt()
   if (!load.ok || fd === undefined || fd < 0) {
     const why = load.ok ? 'the socket exposes no file descriptor' : load.reason
     warnOnce(
-      ErrorCodes.FFI_UNAVAILABLE,
+      WarningCodes.FFI_UNAVAILABLE,
       `${why}; pooled sockets get keepalive idle ${s.keepAliveIdleMs} ms through Node only ` +
         '(interval and count stay at libuv\'s 1 s x 10, TCP_USER_TIMEOUT is not set)',
       why
@@ -70,9 +62,9 @@ export function hardenSocket(socket: Socket, fd: number | undefined, s: Keepaliv
   set(IPPROTO_TCP, TCP_KEEPCNT, 'TCP_KEEPCNT', s.keepAliveCount)
   if (s.userTimeoutMs > 0) set(IPPROTO_TCP, TCP_USER_TIMEOUT, 'TCP_USER_TIMEOUT', s.userTimeoutMs)
   if (errors.length > 0) {
-    warnOnce(ErrorCodes.SOCKET_OPTION_FAILED, `setsockopt failed on fd ${fd}: ${errors.join(', ')}`, errors.join())
+    warnOnce(WarningCodes.SOCKET_OPTION_FAILED, `setsockopt failed on fd ${fd}: ${errors.join(', ')}`, errors.join())
   }
-  const back = readSocketOptions(fd)
+  const back = readSocketOptions(fd, kernel)
   return { via: 'ffi', ...(back ?? unknownOptions()), errors }
 }
 
@@ -81,8 +73,8 @@ function unknownOptions(): Omit<SocketOptionsReport, 'via' | 'errors'> {
 }
 
 /** Reads the options back from the kernel with getsockopt; null when the FFI is not available. */
-export function readSocketOptions(fd: number): Omit<SocketOptionsReport, 'via' | 'errors'> | null {
-  const load = loadSockopt()
+export function readSocketOptions(fd: number, kernel: KernelPort = defaultKernel()): Omit<SocketOptionsReport, 'via' | 'errors'> | null {
+  const load = kernel.sockopt()
   if (!load.ok) return null
   const { sockopt } = load
   try {

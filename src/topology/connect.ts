@@ -3,10 +3,14 @@
  * knows), the config for the attempt (one host out of the list, the guard's resolver), and the check after
  * login (role against targetSessionAttrs, fencing). Failed attempts move to the next host; the caller
  * hears only once, with NoHostAvailableError naming every host tried and why it was rejected.
+ *
+ * Data flows one way: the plan names an attempt, the adapter builds the client for it and remembers which
+ * (attemptOf), the check reads that and the role the session reported (reportedRoleOf). Nothing here reads
+ * the guard's registry.
  */
 import type { Client } from 'pg'
 import { HostFencedError, NoHostAvailableError, WrongRoleError } from '../errors'
-import { clientConfigFor, lookupStream, type PoolHooks } from '../pool/pg-adapter'
+import { attemptOf, clientConfigFor, lookupStream, type PoolHooks, reportedRoleOf } from '../pg/adapter'
 import { type Attempt, describeRole, type HostSpec, satisfies, type ServerRole, type TargetSessionAttrs } from './hosts'
 import type { Lookup, Topology } from './topology'
 
@@ -18,41 +22,31 @@ export interface ConnectDeps {
   targetSessionAttrs: TargetSessionAttrs
   /** The resolver hook, or null to let Node resolve. */
   lookup: Lookup | null
-  attemptTimeoutMs: number
   singleRegion: boolean
-  /** The role the session reported at login (ParameterStatus), or null (PostgreSQL < 14). */
-  reportedRole(client: Client): ServerRole | null
-  /** Asks the server (PostgreSQL < 14): pg_is_in_recovery() and transaction_read_only. */
+  /** Asks the server (PostgreSQL < 14, which reports no in_hot_standby): pg_is_in_recovery() and transaction_read_only. */
   queryRole(client: Client): Promise<ServerRole>
-  /** The attempt a client was made for (recorded when it was created). */
-  attemptOf(client: Client): Attempt | undefined
-}
-
-export interface ConnectPlanner {
-  hooks: Partial<PoolHooks>
-  /** The attempt whose client is being constructed right now. */
-  current(): Attempt
 }
 
 /** Pool hooks for several hosts, a role requirement or a resolver hook; undefined when pg's own path will do. */
-export function connectPlanner(d: ConnectDeps): ConnectPlanner | undefined {
+export function connectPlanner(d: ConnectDeps): Partial<PoolHooks> | undefined {
   const multi = d.hosts.length > 1
   const checksRole = d.targetSessionAttrs !== 'any' || multi
   if (!multi && !checksRole && !d.lookup) return undefined
-  let current: Attempt = { ...d.hosts[0], require: d.targetSessionAttrs }
+  const single: Attempt = { ...d.hosts[0], require: d.targetSessionAttrs }
   const hooks: Partial<PoolHooks> = {
-    clientConfig: (config) => {
+    clientConfig: (config, target) => {
+      const attempt = (target as Attempt | undefined) ?? single
       const overrides: Record<string, unknown> = {}
       if (d.lookup && config.stream === undefined) overrides.stream = lookupStream(d.lookup)
-      return clientConfigFor(d.baseOptions, current.host, current.port, overrides)
+      return clientConfigFor(d.baseOptions, attempt.host, attempt.port, overrides)
     },
   }
   if (checksRole) {
     hooks.afterConnect = async (client) => {
-      const attempt = d.attemptOf(client) ?? current
+      const attempt = (attemptOf(client) as Attempt | undefined) ?? single
       const state = d.topology.state(attempt.host, attempt.port)
       if (state?.fenced) throw new HostFencedError(attempt.host, attempt.port, state.fenced)
-      const role = d.reportedRole(client) ?? (await d.queryRole(client))
+      const role = reportedRoleOf(client) ?? (await d.queryRole(client))
       if (!satisfies(attempt.require, role)) {
         const wanted = attempt.require === 'standby-first-pass' ? 'a standby (prefer-standby, first pass)' : `target_session_attrs=${attempt.require}`
         throw new WrongRoleError(attempt.host, attempt.port, wanted, describeRole(role))
@@ -60,20 +54,16 @@ export function connectPlanner(d: ConnectDeps): ConnectPlanner | undefined {
     }
   }
   if (multi) {
-    hooks.attemptTimeoutMs = d.attemptTimeoutMs
     hooks.plan = () => d.topology.plan(d.singleRegion).map((a) => ({ target: a, label: `${a.host}:${a.port}` }))
-    hooks.attempting = (target) => {
-      current = target as Attempt
-    }
     hooks.attemptsFailed = (failures) =>
       new NoHostAvailableError(
         d.targetSessionAttrs,
         failures.map((f) => {
           const i = f.label.lastIndexOf(':')
-          return { host: f.label.slice(0, i), port: Number(f.label.slice(i + 1)), rejected: f.error.message.replace(/^pg-pool-guard: /, '') }
+          return { host: f.label.slice(0, i), port: Number(f.label.slice(i + 1)), rejected: f.error.message.replace(/^pg-pool-guard: /, ''), code: (f.error as { code?: string }).code }
         }),
         failures[failures.length - 1]?.error
       )
   }
-  return { hooks, current: () => current }
+  return hooks
 }

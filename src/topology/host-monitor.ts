@@ -8,8 +8,8 @@
  * pg_control_checkpoint() (executable by PUBLIC by default; where revoked, the timeline is left unknown).
  */
 import pg from 'pg'
-import { withDeadline } from '../guard/probe'
-import { destroyInUse, rawSocketOf } from '../pool/pg-adapter'
+import { withDeadline } from '../util/time'
+import { destroyInUse, rawSocketOf } from '../pg/adapter'
 import type { HostSpec, ServerRole } from './hosts'
 
 export interface HostObservation {

@@ -1,34 +1,17 @@
 /**
- * What the pool knows of its hosts — roles, timelines, reachability, DNS, regions, fencing — and the
- * verdicts that follow for its sockets. `decideFencing` and `topologyVerdicts` are pure; the Topology class
- * feeds them from the host monitors, the DNS loop and the pool's own connections.
- *
- * - fenced: two hosts accept writes (split-brain). The higher timeline is the primary; the other is fenced
- *   until it reports itself a standby: its sockets are evicted and new connections to it refused.
- * - stale-dns: the socket's IP is no longer behind its configured name (the RDS/Aurora failover case).
- * - wrong-role: the server no longer satisfies targetSessionAttrs (a standby promoted under a read-only
- *   pool, an old primary back as a standby).
- * - dual-region: under a single-region writer policy, a socket outside the primary's region.
+ * What the pool knows of its hosts — roles, timelines, system identity, reachability, DNS answers,
+ * regions, fencing — kept up to date by the host monitors, the DNS loop and the pool's own sessions.
+ * This module only gathers facts: it never judges a socket. Every change bumps `version` and emits
+ * 'change'; the guard's scheduler then asks the judge (judge/topology-rules.ts) what follows, and writes
+ * the fencing decision back with `applyFencing`.
  */
 import { EventEmitter } from 'node:events'
 import { isIP } from 'node:net'
 import { lookup as dnsLookup } from 'node:dns/promises'
 import { normalizeAddress } from '../kernel/proc-net-tcp'
 import { HostMonitor, type HostObservation } from './host-monitor'
-import {
-  type Attempt,
-  describeRole,
-  type HostSpec,
-  hostKey,
-  type LoadBalanceHosts,
-  planAttempts,
-  satisfies,
-  type ServerRole,
-  type TargetSessionAttrs,
-} from './hosts'
+import { type Attempt, type HostSpec, hostKey, type LoadBalanceHosts, planAttempts, type ServerRole, type TargetSessionAttrs } from './hosts'
 import type { Regions } from './regions'
-
-export type TopologyVerdictKind = 'fenced' | 'stale-dns' | 'wrong-role' | 'dual-region'
 
 export interface HostState {
   key: string
@@ -49,86 +32,6 @@ export interface HostState {
   /** Current DNS answer for a name; null until resolved (or for IPs). */
   addresses: string[] | null
   region: string | null
-}
-
-export interface TopologySocket {
-  id: number
-  hostKey: string
-  ip: string | null
-  /** The role this very session reported (ParameterStatus), and when. */
-  role: ServerRole | null
-  roleAt: number | null
-  region: string | null
-}
-
-export interface TopologyVerdict {
-  id: number
-  kind: TopologyVerdictKind
-  evidence: string
-}
-
-/**
- * Who is primary, who is fenced. Writable = reachable, not in recovery, not default read-only. With two or
- * more writable hosts of one cluster (same system identifier, or unknown) the highest timeline wins (ties:
- * the previous primary, else list order). Writable hosts of different clusters (a multi-primary setup) are
- * never fenced against each other. A fenced host stays fenced until it reports being a standby, also while
- * unreachable.
- */
-export function decideFencing(hosts: HostState[], previousPrimary: string | null): { primary: string | null; fenced: Map<string, string> } {
-  const fenced = new Map<string, string>()
-  for (const h of hosts) if (h.fenced && !(h.role?.inHotStandby && h.reachable)) fenced.set(h.key, h.fenced)
-  const allWritable = hosts.filter((h) => h.reachable && h.role && !h.role.inHotStandby && !h.role.readOnly)
-  const ids = new Set(allWritable.map((h) => h.systemId).filter((x) => x !== null))
-  // Only one cluster is judged: the one the first writable host belongs to (unknown ids join it).
-  const cluster = allWritable[0]?.systemId ?? [...ids][0] ?? null
-  const writable = ids.size > 1 ? allWritable.filter((h) => h.systemId === null || h.systemId === cluster) : allWritable
-  if (writable.length >= 2) {
-    const tl = (h: HostState): number => h.timeline ?? -1
-    const winner = writable.reduce((best, h) => {
-      if (tl(h) !== tl(best)) return tl(h) > tl(best) ? h : best
-      return best.key === previousPrimary ? best : h.key === previousPrimary ? h : best
-    })
-    for (const h of writable) {
-      if (h === winner || fenced.has(h.key)) continue
-      fenced.set(h.key, `split-brain: ${winner.key} also accepts writes, on timeline ${winner.timeline ?? '?'} (this host: timeline ${h.timeline ?? '?'})`)
-    }
-  }
-  const candidates = writable.filter((h) => !fenced.has(h.key))
-  const primary = candidates.length === 0 ? null : candidates.reduce((a, b) => ((b.timeline ?? -1) > (a.timeline ?? -1) ? b : a)).key
-  return { primary, fenced }
-}
-
-export function topologyVerdicts(
-  hosts: Map<string, HostState>,
-  sockets: TopologySocket[],
-  attrs: TargetSessionAttrs,
-  primary: string | null,
-  singleRegion: boolean
-): TopologyVerdict[] {
-  const out: TopologyVerdict[] = []
-  const primaryRegion = primary ? hosts.get(primary)?.region ?? null : null
-  for (const s of sockets) {
-    const h = hosts.get(s.hostKey)
-    if (!h) continue
-    if (h.fenced) {
-      out.push({ id: s.id, kind: 'fenced', evidence: `${h.key} is fenced: ${h.fenced}` })
-      continue
-    }
-    if (h.isName && h.addresses && h.addresses.length > 0 && s.ip && !h.addresses.includes(normalizeAddress(s.ip))) {
-      out.push({ id: s.id, kind: 'stale-dns', evidence: `${h.spec.host} now resolves to ${h.addresses.join(', ')}; this socket goes to ${normalizeAddress(s.ip)}` })
-      continue
-    }
-    // The newer of the session's own report and the monitor's.
-    const role = (s.roleAt ?? -1) >= (h.roleAt ?? -1) ? s.role : h.role
-    if (role && !satisfies(attrs, role)) {
-      out.push({ id: s.id, kind: 'wrong-role', evidence: `${h.key} is now ${describeRole(role)}, target_session_attrs=${attrs}` })
-      continue
-    }
-    if (singleRegion && primaryRegion && s.region && s.region !== primaryRegion) {
-      out.push({ id: s.id, kind: 'dual-region', evidence: `socket in region ${s.region}, the primary ${primary} is in ${primaryRegion}` })
-    }
-  }
-  return out
 }
 
 export type Lookup = (hostname: string) => Promise<string[]>
@@ -156,7 +59,9 @@ export interface TopologyEvents {
 export class Topology extends EventEmitter<TopologyEvents> {
   readonly hosts = new Map<string, HostState>()
   primary: string | null = null
-  private readonly monitors: HostMonitor[] = []
+  /** Bumped on every change: the scheduler re-judges the topology only when it moved. */
+  version = 0
+  private readonly monitors = new Map<string, HostMonitor>()
   private readonly timers = new Set<NodeJS.Timeout>()
   private stopped = false
 
@@ -181,8 +86,8 @@ export class Topology extends EventEmitter<TopologyEvents> {
       for (const h of this.hosts.values()) {
         if (h.spec.host.startsWith('/')) continue
         const m = new HostMonitor(h.spec, () => this.options.configFor(h.spec), this.options.timeoutMs)
-        this.monitors.push(m)
-        this.loop(() => this.pollOne(m), this.options.topologyIntervalMs, 0)
+        this.monitors.set(h.key, m)
+        this.loop(() => this.pollOne(h.key, m), this.options.topologyIntervalMs, 0)
       }
     }
     if (this.options.dnsIntervalMs > 0) {
@@ -196,7 +101,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
     this.stopped = true
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
-    for (const m of this.monitors) m.close()
+    for (const m of this.monitors.values()) m.close()
   }
 
   /** `singleRegion`: hosts outside the primary's region go last. */
@@ -214,40 +119,54 @@ export class Topology extends EventEmitter<TopologyEvents> {
   }
 
   /** A pooled session reported its role (ParameterStatus): it also tells us about its host. */
-  noteRole(host: string, port: number, role: ServerRole): void {
-    const h = this.state(host, port)
+  noteRole(key: string, role: ServerRole, at: number): void {
+    const h = this.hosts.get(key)
     if (!h) return
     const changed = !h.role || h.role.inHotStandby !== role.inHotStandby || h.role.readOnly !== role.readOnly
     h.role = role
-    h.roleAt = Date.now()
+    h.roleAt = at
     h.reachable = true
     if (changed) this.changed(h)
   }
 
-  /** The kernel judged the host dead: order it last, look again (DNS, monitor) at once. */
-  markDown(host: string, port: number, why: string): void {
-    const h = this.state(host, port)
+  /** The judge found the host dead: new connections try it last. A fact; `recheck` looks again. */
+  markDown(key: string, why: string): void {
+    const h = this.hosts.get(key)
     if (!h || h.down) return
     h.down = why
     this.changed(h)
+  }
+
+  /** Look at a host again now, instead of at the next poll: its DNS name and its monitor. */
+  recheck(key: string): void {
+    const h = this.hosts.get(key)
+    if (!h || this.stopped) return
     if (h.isName) void this.resolve(h)
-    const m = this.monitors.find((x) => hostKey(x.spec) === h.key)
-    if (m) void this.pollOne(m)
+    const m = this.monitors.get(key)
+    if (m) void this.pollOne(key, m)
   }
 
-  verdicts(sockets: TopologySocket[], singleRegion: boolean): TopologyVerdict[] {
-    return topologyVerdicts(this.hosts, sockets, this.options.targetSessionAttrs, this.primary, singleRegion)
+  /** The judge's fencing decision (judge/topology-rules.ts decideFencing), written back as facts. */
+  applyFencing(primary: string | null, fenced: ReadonlyMap<string, string>): void {
+    this.primary = primary
+    for (const h of this.hosts.values()) {
+      const why = fenced.get(h.key) ?? null
+      if (why !== h.fenced) {
+        h.fenced = why
+        this.changed(h)
+      }
+    }
   }
 
-  private async pollOne(m: HostMonitor): Promise<void> {
+  private async pollOne(key: string, m: HostMonitor): Promise<void> {
     const obs = await m.poll()
     if (this.stopped) return
-    this.observe(hostKey(m.spec), obs)
+    this.observe(key, obs)
   }
 
   private observe(key: string, obs: HostObservation): void {
     const h = this.hosts.get(key)!
-    const before = JSON.stringify([h.role, h.timeline, h.reachable, h.down])
+    const before = JSON.stringify([h.role, h.timeline, h.reachable, h.down, h.systemId])
     h.reachable = obs.reachable
     h.error = obs.error ?? null
     if (obs.reachable) {
@@ -260,26 +179,14 @@ export class Topology extends EventEmitter<TopologyEvents> {
       h.down = `monitor: ${obs.error}`
     }
     if (obs.ip && !h.isName) h.region = this.options.regions.regionOf(h.spec.host, obs.ip)
-    this.refence()
-    if (JSON.stringify([h.role, h.timeline, h.reachable, h.down]) !== before) this.changed(h)
-  }
-
-  private refence(): void {
-    const { primary, fenced } = decideFencing([...this.hosts.values()], this.primary)
-    this.primary = primary
-    for (const h of this.hosts.values()) {
-      const why = fenced.get(h.key) ?? null
-      if (why !== h.fenced) {
-        h.fenced = why
-        this.changed(h)
-      }
-    }
+    if (JSON.stringify([h.role, h.timeline, h.reachable, h.down, h.systemId]) !== before) this.changed(h)
   }
 
   private async resolve(h: HostState): Promise<void> {
     let addresses: string[]
     try {
-      addresses = (await this.options.lookup(h.spec.host)).map(normalizeAddress).sort()
+      const answer = await this.options.lookup(h.spec.host)
+      addresses = answer.map(normalizeAddress).sort()
     } catch (err) {
       h.error = `DNS: ${(err as Error).message}` // keep the last good answer: a resolver hiccup is no failover
       return
@@ -290,7 +197,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
     h.region = this.options.regions.regionOf(h.spec.host, addresses[0] ?? null)
     if (moved) {
       // The name points elsewhere: the monitor must follow it.
-      this.monitors.find((x) => hostKey(x.spec) === h.key)?.drop()
+      this.monitors.get(h.key)?.drop()
     }
     this.changed(h)
   }
@@ -313,6 +220,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
   }
 
   private changed(h: HostState): void {
+    this.version++
     this.emit('change', { ...h })
   }
 }

@@ -2,9 +2,9 @@
  * One normalized kernel observation of a socket, whichever way it was taken: TCP_INFO through the FFI
  * (cheap, every tick, with ACK timing) or a /proc/net/tcp row (the fallback and the cross-check, coarser).
  */
-import type { TcpRow } from '../kernel/proc-net-tcp'
-import { loadSockopt, TCP_INFO_SIZE } from '../socket/ffi'
-import { parseTcpInfo, type TcpInfo } from '../socket/tcp-info'
+import type { TcpRow } from './proc-net-tcp'
+import { loadSockopt, TCP_INFO_SIZE } from './ffi'
+import { parseTcpInfo, type TcpInfo } from './tcp-info'
 
 export interface KernelSample {
   source: 'tcp_info' | 'proc'

@@ -1,5 +1,5 @@
 /**
- * The pure heart of the guard: (pooled sockets, their kernel samples, what we remembered last tick, probe
+ * The kernel rules of the judge, pure: (pooled sockets, their kernel samples, what we remembered last tick, probe
  * results, now) -> verdicts with evidence, the new memory, and which hosts to probe. No I/O, no clock.
  *
  * Rules (each verdict names its evidence):
@@ -19,10 +19,13 @@
  * - Safety: a socket that received data within stallMs is alive at the application level and is never
  *   condemned, except for peer-closed and vanished, where the kernel's word is final.
  */
-import { TcpState } from '../socket/tcp-info'
-import type { KernelSample } from './sample'
+import type { KernelSample } from '../kernel/sample'
+import { TcpState, tcpStateName } from '../kernel/tcp-info'
+import { fmt } from '../util/time'
+import { type KernelVerdictKind, type ProbeVerdictKind, VERDICTS } from './verdicts'
 
-export type VerdictKind = 'zombie-unacked' | 'zombie-keepalive' | 'host-dead' | 'peer-closed' | 'vanished' | 'host-unresponsive'
+/** The verdicts these rules reach (the verdict table says what each one does). */
+export type SocketVerdictKind = KernelVerdictKind | ProbeVerdictKind
 
 export interface ClassifierOptions {
   stallMs: number
@@ -37,6 +40,8 @@ export interface SocketInput {
   id: number
   /** Remote endpoint, "ip:port" (IPv4-mapped addresses normalized). */
   endpoint: string
+  /** The configured host:port the socket was made for (what a host-level verdict marks down). */
+  hostKey: string
   inUse: boolean
   queryInFlight: boolean
   /** Undefined when no sample could be taken. */
@@ -79,7 +84,7 @@ export interface ClassifyInput {
 
 export interface Verdict {
   id: number
-  kind: VerdictKind
+  kind: SocketVerdictKind
   endpoint: string
   evidence: string
   /** When the first evidence appeared (estimate), for time-to-eviction. */
@@ -206,10 +211,10 @@ export function classify(input: ClassifyInput): ClassifyOutput {
       }
     }
 
-    // Safety: never condemn a socket that received data recently (except definitive kernel states).
+    // Safety: never condemn a socket that received data recently (except on the kernel's final word).
     for (let i = verdicts.length - 1; i >= 0; i--) {
       const v = verdicts[i]
-      if (v.endpoint !== endpoint || v.kind === 'peer-closed' || v.kind === 'vanished') continue
+      if (v.endpoint !== endpoint || VERDICTS[v.kind].definitive) continue
       const a = group.find((x) => x.s.id === v.id)!
       if (a.receivedDataRecently) verdicts.splice(i, 1)
     }
@@ -254,7 +259,7 @@ function assess(s: SocketInput, prev: SocketMemory | undefined, now: number, o: 
   if (CLOSED_BY_PEER.has(k.state)) {
     mem.closedSince = prev?.closedSince ?? now
     const own = now - mem.closedSince >= o.graceMs
-      ? { kind: 'peer-closed' as const, evidence: `the peer closed the connection (${stateLabel(k.state)} for ${fmt(now - mem.closedSince)})`, firstEvidenceAt: mem.closedSince }
+      ? { kind: 'peer-closed' as const, evidence: `the peer closed the connection (${tcpStateName(k.state)} for ${fmt(now - mem.closedSince)})`, firstEvidenceAt: mem.closedSince }
       : undefined
     return { ...base, own }
   }
@@ -322,11 +327,3 @@ function describeStall(a: Assessed, o: ClassifierOptions): string {
   return `${k.retransmits} retransmits`
 }
 
-function stateLabel(state: number): string {
-  return Object.entries(TcpState).find(([, v]) => v === state)?.[0] ?? String(state)
-}
-
-/** "350 ms", "1.4 s". */
-export function fmt(ms: number): string {
-  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`
-}

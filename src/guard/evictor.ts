@@ -1,0 +1,114 @@
+/**
+ * The one evictor: the only code that retires or destroys a client, whatever condemned it — kernel and
+ * probe verdicts, topology verdicts, FATAL errors, lifecycle deadlines. What it does is read from the
+ * verdict table (judge/verdicts.ts) for the connection's phase; every eviction emits one 'evict' event and
+ * counts in pg_pool_guard.evictions (a retired client counts when it actually leaves the pool).
+ */
+import type { Client } from 'pg'
+import { ConnectionEvictedError } from '../errors'
+import { type Action, actionFor, type ConnectionPhase } from '../judge/verdicts'
+import type { JudgedVerdict } from '../judge/judge'
+import { normalizeAddress } from '../kernel/proc-net-tcp'
+import type { ConnRecord, Registry, VerdictRecord } from './registry'
+
+/** What the guard did to one connection, and why. */
+export interface EvictionEvent {
+  id: number
+  reason: JudgedVerdict['kind']
+  /** The host and port the client was configured for. */
+  host: string
+  port: number
+  /** The endpoint the socket was connected to ("ip:port"). */
+  endpoint: string
+  backendPid: number | null
+  evidence: string
+  /** true: the client was in use — its socket destroyed, or retired on release (see the verdict table). */
+  inUse: boolean
+  firstEvidenceAt: number
+  at: number
+}
+
+/** The ways to act on a pg client (pg/adapter.ts in the guard; recorded calls in unit tests). */
+export interface EvictionActions {
+  isIdle(client: Client): boolean
+  removeIdle(client: Client): void
+  destroy(client: Client, err: Error): void
+  retire(client: Client): void
+  failConnect(client: Client, err: Error): void
+}
+
+export interface EvictorMetrics {
+  verdict(kind: string): void
+  evicted(reason: string, inUse: boolean, detectionMs: number | null): void
+}
+
+export class Evictor {
+  /** Condemned but left to leave by themselves (retire, none): whether they were in use. */
+  private readonly leaving = new Map<number, boolean>()
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly actions: EvictionActions,
+    private readonly topologyEvictInUse: 'destroy' | 'release',
+    private readonly metrics: EvictorMetrics,
+    private readonly emit: (e: EvictionEvent) => void
+  ) {}
+
+  /** Acts on one verdict; returns what it did ('none' also for a connection already condemned). */
+  evict(rec: ConnRecord, v: Omit<JudgedVerdict, 'id'>, now: number): Action {
+    if (rec.verdict !== null || rec.state === 'evicting' || rec.state === 'ended') return 'none'
+    const phase: ConnectionPhase = rec.state === 'connecting' ? 'connecting' : this.actions.isIdle(rec.client) ? 'idle' : 'in-use'
+    const action = actionFor(v.kind, phase, this.topologyEvictInUse === 'destroy' ? 'destroy' : 'retire')
+    const verdict: VerdictRecord = { kind: v.kind, evidence: v.evidence, at: now, firstEvidenceAt: v.firstEvidenceAt }
+    this.registry.noteVerdict(rec, verdict)
+    this.metrics.verdict(v.kind)
+    const inUse = phase === 'in-use'
+    const error = (): ConnectionEvictedError => new ConnectionEvictedError(v.kind, rec.configuredHost, rec.configuredPort, v.evidence)
+    switch (action) {
+      case 'remove':
+        this.gone(rec, inUse, verdict, now)
+        this.actions.removeIdle(rec.client)
+        break
+      case 'destroy':
+        this.gone(rec, inUse, verdict, now)
+        this.actions.destroy(rec.client, error())
+        break
+      case 'fail':
+        this.gone(rec, inUse, verdict, now)
+        this.actions.failConnect(rec.client, error())
+        break
+      case 'retire':
+        this.actions.retire(rec.client)
+        this.leaving.set(rec.id, inUse) // counted when it leaves (left())
+        break
+      case 'none':
+        this.leaving.set(rec.id, inUse) // pg and pg-pool remove it themselves
+        break
+    }
+    this.emit({
+      id: rec.id, reason: v.kind, host: rec.configuredHost, port: rec.configuredPort, endpoint: endpointOf(rec),
+      backendPid: rec.backendPid, evidence: v.evidence, inUse, firstEvidenceAt: v.firstEvidenceAt, at: now,
+    })
+    return action
+  }
+
+  /** A client left the pool: if it had been condemned without being removed at once, count it now. */
+  left(rec: ConnRecord, now: number): void {
+    const inUse = this.leaving.get(rec.id)
+    if (inUse === undefined || !rec.verdict) return
+    this.leaving.delete(rec.id)
+    this.metrics.evicted(rec.verdict.kind, inUse, now - rec.verdict.firstEvidenceAt)
+  }
+
+  private gone(rec: ConnRecord, inUse: boolean, v: VerdictRecord, now: number): void {
+    this.registry.transition(rec, 'evicting', now)
+    this.metrics.evicted(v.kind, inUse, now - v.firstEvidenceAt)
+  }
+}
+
+/** The endpoint a record's socket goes to, "ip:port" (IPv4-mapped normalized), or its configured host:port. */
+export function endpointOf(rec: ConnRecord): string {
+  return rec.remoteAddress !== null && rec.remotePort !== null
+    ? `${normalizeAddress(rec.remoteAddress)}:${rec.remotePort}`
+    : `${rec.configuredHost}:${rec.configuredPort}`
+}

@@ -1,0 +1,131 @@
+/**
+ * Follows each client's life and writes it into the registry as facts: built (connecting), TCP up
+ * (socket identity, hardened), role reports, handed out, given back, gone. Pool events and client events
+ * come in; registry transitions, topology facts and `wake()` calls go out. The only verdicts here are the
+ * lifecycle rules (a FATAL error, a connect deadline), judged on the spot and handed to the one evictor.
+ */
+import type { Client, Pool as PgPool } from 'pg'
+import { WarningCodes, warnOnce } from '../errors'
+import { judgeLifecycle, type LifecycleFact } from '../judge/lifecycle-rules'
+import type { KernelPort } from '../kernel/port'
+import type { ResolvedGuardOptions } from '../options'
+import {
+  backendPidOf, fdOf, followReportedRole, isIdleInPool, onErrorMessage, onSocketConnected, rawSocketOf,
+} from '../pg/adapter'
+import { hardenSocket } from '../socket/harden'
+import type { Attempt } from '../topology/hosts'
+import type { Regions } from '../topology/regions'
+import type { Topology } from '../topology/topology'
+import type { Evictor } from './evictor'
+import type { ConnRecord, Registry } from './registry'
+
+export interface LifecycleDeps {
+  pool: PgPool
+  registry: Registry
+  kernel: KernelPort
+  options: ResolvedGuardOptions
+  regions: Regions
+  topology: Topology
+  evictor: Evictor
+  /** Facts changed: let the scheduler look. */
+  wake(): void
+  /** A client left the pool (room for kept-warm clients). */
+  removed(): void
+}
+
+export class Lifecycle {
+  constructor(private readonly d: LifecycleDeps) {}
+
+  /** pg-pool built a client (not connected yet). */
+  created(client: Client, attempt: Attempt | null): ConnRecord {
+    const d = this.d
+    const rec = d.registry.add(client, client.host, client.port, attempt, Date.now())
+    onSocketConnected(client, () => this.socketConnected(rec))
+    client.once('end', () => d.registry.transition(rec, 'ended', Date.now()))
+    followReportedRole(client, (role) => {
+      const at = Date.now()
+      d.registry.noteRole(rec, role, at)
+      // Pushed again when a standby is promoted under this session: the topology hears it at once.
+      if (rec.state === 'idle' || rec.state === 'in-use') d.topology.noteRole(`${rec.configuredHost}:${rec.configuredPort}`, role, at)
+      d.wake()
+    })
+    onErrorMessage(client, (severity, code, message) => {
+      if (rec.state === 'connecting') return // pg fails the connect with the server's own error
+      this.fact(rec, { kind: 'server-error', severity, code, message, at: Date.now() })
+    })
+    // pg emits a checked-out client's connection error on the client, and throws it when nobody listens;
+    // the running query has already rejected with it, so a coded warning is enough.
+    client.on('error', (err: Error) => {
+      if (client.listenerCount('error') > 1) return
+      warnOnce(WarningCodes.CLIENT_ERROR, `client of ${rec.configuredHost}:${rec.configuredPort} failed with no 'error' listener: ${err.message}`, err.message)
+    })
+    return rec
+  }
+
+  /** A client the pool already held when the guard attached. */
+  adopt(client: Client): void {
+    const rec = this.created(client, null)
+    this.socketConnected(rec)
+    this.d.registry.noteBackend(rec, backendPidOf(client))
+    this.d.registry.transition(rec, isIdleInPool(this.d.pool, client) ? 'idle' : 'in-use', Date.now())
+  }
+
+  /** A connecting record's deadline passed. */
+  connectDeadline(rec: ConnRecord, now: number): void {
+    this.fact(rec, { kind: 'connect-deadline', since: rec.createdAt, deadlineMs: now - rec.createdAt, at: now })
+  }
+
+  /** The pool's own events, in pg-pool's order. */
+  listen(): void {
+    const { pool, registry } = this.d
+    pool.on('connect', (client) => {
+      const rec = registry.get(client)
+      if (rec) registry.noteBackend(rec, backendPidOf(client))
+      if (rec?.serverRole) this.d.topology.noteRole(`${rec.configuredHost}:${rec.configuredPort}`, rec.serverRole, rec.serverRoleAt ?? Date.now())
+    })
+    pool.on('acquire', (client) => {
+      const rec = registry.get(client)
+      if (rec) registry.transition(rec, 'in-use', Date.now())
+    })
+    pool.on('release', (_err, client) => {
+      const rec = registry.get(client)
+      if (rec) registry.transition(rec, 'idle', Date.now())
+    })
+    pool.on('remove', (client) => {
+      const rec = registry.get(client)
+      if (rec) {
+        this.d.evictor.left(rec, Date.now())
+        registry.transition(rec, 'ended', Date.now())
+      }
+      this.d.removed()
+    })
+    // pg.Pool throws an idle client's error as unhandled when nobody listens; we report it instead.
+    pool.on('error', (err) => {
+      if (pool.listenerCount('error') > 1) return
+      warnOnce(WarningCodes.IDLE_CLIENT_ERROR, `idle client error with no 'error' listener on the pool: ${err.message}`, err.message)
+    })
+  }
+
+  private fact(rec: ConnRecord, fact: LifecycleFact): void {
+    const v = judgeLifecycle(fact)
+    if (v) this.d.evictor.evict(rec, v, fact.at)
+  }
+
+  private socketConnected(rec: ConnRecord): void {
+    const socket = rawSocketOf(rec.client)
+    if (!socket) return
+    const d = this.d
+    const unix = socket.remoteFamily === undefined && rec.configuredHost.startsWith('/')
+    const fd = fdOf(socket)
+    d.registry.attachSocket(rec, {
+      socket,
+      transport: unix ? 'unix' : 'tcp',
+      fd,
+      inode: fd === undefined ? null : d.kernel.inodeOf(fd),
+      region: d.regions.regionOf(rec.configuredHost, socket.remoteAddress ?? null),
+      socketOptions: unix ? null : hardenSocket(socket, fd, d.options, d.kernel),
+    })
+    d.wake()
+  }
+}
+

@@ -1,0 +1,261 @@
+/**
+ * The one loop. Each tick gathers facts — kernel samples of the pooled sockets (through the kernel port),
+ * /proc rows when due, probe results, the topology's host states — asks the judge, and carries out what it
+ * decided: verdicts to the one evictor, probes to run, hosts to mark down and look at again, fencing
+ * written back to the topology. Topology loops and finished probes only update facts and `wake()` the
+ * scheduler: a tick runs once the current call stack is done, never inside another tick.
+ */
+import type { ResolvedGuardOptions } from '../options'
+import { type Judgement, judge, type KernelFacts, type TopologyFacts } from '../judge/judge'
+import type { HostSummary, SocketInput, SocketMemory } from '../judge/kernel-rules'
+import { normalizeAddress, type TcpRow } from '../kernel/proc-net-tcp'
+import type { KernelPort } from '../kernel/port'
+import { sampleFromRow } from '../kernel/sample'
+import { TcpState } from '../kernel/tcp-info'
+import { fdOf, hasQueryInFlight } from '../pg/adapter'
+import type { Topology } from '../topology/topology'
+import { afterPass, type CadenceState, initialCadence, planPass } from './cadence'
+import { endpointOf, type Evictor } from './evictor'
+import type { Probes } from './probes'
+import { type ForeignSocket, foreignSockets } from './process-view'
+import type { ConnRecord, Registry } from './registry'
+
+export interface PassReport {
+  durationMs: number
+  sockets: number
+  /** TCP retransmissions and newly unanswered keepalive probes seen since the previous pass. */
+  retransmits: number
+  probes: number
+  /** Whether this pass read /proc/net/tcp (the slow cross-check). */
+  procScan: boolean
+  procScanMs: number
+}
+
+export interface SchedulerDeps {
+  registry: Registry
+  kernel: KernelPort
+  options: ResolvedGuardOptions
+  topology: Topology
+  singleRegion: boolean
+  evictor: Evictor
+  probes: Probes
+  onPass(report: PassReport): void
+}
+
+export class Scheduler {
+  /** Per remote endpoint, as the last kernel pass saw it. */
+  hosts: HostSummary[] = []
+  /** From the last /proc cross-check. */
+  foreign: ForeignSocket[] = []
+  /** TCP_INFO is the per-tick detector; without it, /proc rows are. */
+  readonly sampling: boolean
+  private memory = new Map<number, SocketMemory>()
+  private cadence: CadenceState
+  private procRows: Map<number, TcpRow> | null = null
+  /** The same rows by 4-tuple, for sockets whose inode could not be read. */
+  private procRowsByTuple: Map<string, TcpRow> | null = null
+  private seenTopology = -1
+  private seenRegistry = -1
+  private timer: NodeJS.Timeout | undefined
+  private ticking = false
+  private woken = false
+  private wakeKernel = false
+  private stopped = false
+
+  constructor(private readonly d: SchedulerDeps) {
+    this.sampling = d.kernel.samplingUnavailable() === null
+    this.cadence = initialCadence(Date.now())
+  }
+
+  start(): void {
+    if (this.d.options.checkIntervalMs === 0) return
+    this.timer = setInterval(() => this.tick(), this.d.options.checkIntervalMs)
+    this.timer.unref()
+  }
+
+  stop(): void {
+    this.stopped = true
+    if (this.timer) clearInterval(this.timer)
+    this.timer = undefined
+  }
+
+  /**
+   * Facts changed (a host's state, a probe result, a role report): tick as soon as the current call stack
+   * is done. `kernel`: also look at the kernel now, whatever the cadence (a failed probe is acted on at once).
+   */
+  wake(kernel = false): void {
+    this.wakeKernel ||= kernel
+    if (this.woken || this.stopped) return
+    this.woken = true
+    queueMicrotask(() => {
+      this.woken = false
+      const force = this.wakeKernel
+      this.wakeKernel = false
+      this.tick(Date.now(), { pass: force })
+    })
+  }
+
+  /** One tick; `proc: true` forces the /proc cross-check regardless of cadence and budget. */
+  tick(now = Date.now(), force: { pass?: boolean; proc?: boolean } = {}): void {
+    if (this.stopped) return
+    if (this.ticking) return this.wake(force.pass)
+    this.ticking = true
+    try {
+      this.run(now, force)
+    } finally {
+      this.ticking = false
+    }
+  }
+
+  private run(now: number, force: { pass?: boolean; proc?: boolean }): void {
+    const started = performance.now()
+    const o = this.d.options
+    const live = this.d.registry.records().filter((r) => (r.state === 'idle' || r.state === 'in-use') && r.verdict === null)
+    const sockets = live.filter((r) => r.socket && r.transport === 'tcp')
+
+    let kernel: KernelFacts | null = null
+    let report: PassReport | undefined
+    let inputs: SocketInput[] = []
+    let cadenceInput = { now, inFlight: false, sampling: this.sampling, forcedPass: force.pass ?? false, forcedProc: force.proc ?? false }
+    let readProc = false
+    let procScanMs = 0
+    if (sockets.length === 0) {
+      this.memory.clear()
+      this.hosts = []
+    } else {
+      const flying = new Set(sockets.filter((r) => hasQueryInFlight(r.client)))
+      cadenceInput = { ...cadenceInput, inFlight: flying.size > 0 }
+      const plan = planPass(this.cadence, o, cadenceInput)
+      if (plan.pass) {
+        readProc = plan.readProc
+        if (readProc) {
+          const t = performance.now()
+          this.scanProc(sockets)
+          procScanMs = performance.now() - t
+        }
+        let retransmits = 0
+        let probes = 0
+        inputs = sockets.map((rec) => {
+          const input = this.observe(rec, readProc, flying.has(rec))
+          const before = rec.kernel
+          const after = input.sample
+          if (before && after) {
+            if (after.totalRetrans !== null && before.totalRetrans !== null) retransmits += Math.max(0, after.totalRetrans - before.totalRetrans)
+            probes += Math.max(0, after.probes - before.probes)
+          }
+          this.d.registry.noteSample(rec, after ?? null)
+          return input
+        })
+        report = { durationMs: 0, sockets: sockets.length, procScan: readProc, procScanMs, retransmits, probes }
+        if (flying.size === 0 && !this.cadence.suspicion && inputs.every(quiet)) {
+          // Fast path: every socket idle and quiet — nothing for the kernel rules to weigh.
+          this.memory.clear()
+          this.hosts = []
+          this.cadence = afterPass(this.cadence, cadenceInput, { readProc, procCostMs: procScanMs, suspicion: false, unusual: false })
+        } else {
+          kernel = { sockets: inputs, memory: this.memory, probes: this.d.probes.results, options: o }
+        }
+      }
+    }
+
+    const topology = this.topologyFacts(live)
+    if (kernel || topology) {
+      const j = judge({ now, kernel, topology })
+      if (kernel) {
+        this.memory = j.memory ?? new Map()
+        this.hosts = j.hosts ?? []
+        this.cadence = afterPass(this.cadence, cadenceInput, { readProc, procCostMs: procScanMs, suspicion: j.suspicion, unusual: j.suspicion || inputs.some((i) => !quiet(i)) })
+      }
+      this.act(j, live, now)
+    }
+    if (report) {
+      report.durationMs = performance.now() - started
+      this.d.onPass(report)
+    }
+  }
+
+  /** The topology's facts, when anything the topology rules read has moved since they last ran. */
+  private topologyFacts(live: ConnRecord[]): TopologyFacts | null {
+    const t = this.d.topology
+    const reg = this.d.registry
+    if (t.version === this.seenTopology && reg.version === this.seenRegistry) return null
+    this.seenTopology = t.version
+    this.seenRegistry = reg.version
+    if (live.length === 0 && !t.monitored) return null
+    return {
+      hosts: t.hosts,
+      primary: t.primary,
+      targetSessionAttrs: t.options.targetSessionAttrs,
+      singleRegion: this.d.singleRegion,
+      fencing: t.monitored,
+      sockets: live.map((r) => ({
+        id: r.id, hostKey: `${r.configuredHost}:${r.configuredPort}`, ip: r.remoteAddress, role: r.serverRole, roleAt: r.serverRoleAt, region: r.region,
+      })),
+    }
+  }
+
+  /** Carries out a judgement. */
+  private act(j: Judgement, live: ConnRecord[], now: number): void {
+    const o = this.d.options
+    const t = this.d.topology
+    if (j.fencing) t.applyFencing(j.fencing.primary, j.fencing.fenced)
+    const byId = new Map(live.map((r) => [r.id, r]))
+    for (const v of j.verdicts) {
+      const rec = byId.get(v.id)
+      if (rec) this.d.evictor.evict(rec, v, now)
+    }
+    for (const [key, why] of j.hostsDown) {
+      t.markDown(key, why)
+      t.recheck(key)
+    }
+    for (const p of j.probeRequests) {
+      const rec = live.find((r) => endpointOf(r) === p.endpoint)
+      if (!rec) continue
+      const target = { endpoint: p.endpoint, ip: rec.remoteAddress ?? rec.configuredHost, port: rec.remotePort ?? rec.configuredPort, configuredHost: rec.configuredHost }
+      this.d.probes.request(target, p.urgent ? o.stallMs : o.probeIntervalMs, now)
+    }
+  }
+
+  private observe(rec: ConnRecord, procFresh: boolean, queryInFlight: boolean): SocketInput {
+    const base = { id: rec.id, endpoint: endpointOf(rec), hostKey: `${rec.configuredHost}:${rec.configuredPort}`, inUse: rec.state === 'in-use', queryInFlight }
+    const fd = fdOf(rec.socket)
+    if (fd === undefined) return { ...base, sample: undefined, gone: 'its socket handle is closed' }
+    if (rec.goneReason) return { ...base, sample: undefined, gone: rec.goneReason }
+    if (this.sampling) {
+      const sample = this.d.kernel.sample(fd)
+      return { ...base, sample, gone: sample ? null : 'TCP_INFO failed on its fd' }
+    }
+    const row = rec.inode !== null ? this.procRows?.get(rec.inode) : this.procRowsByTuple?.get(tupleOf(rec.localAddress, rec.localPort, rec.remoteAddress, rec.remotePort))
+    if (row) return { ...base, sample: sampleFromRow(row), gone: null }
+    return { ...base, sample: undefined, gone: procFresh && rec.inode !== null ? 'its inode is not in /proc/net/tcp' : null }
+  }
+
+  /** The slow cross-check: /proc/net/tcp{,6} by inode, fd identity, and the process-wide foreign sockets. */
+  private scanProc(recs: ConnRecord[]): void {
+    const k = this.d.kernel
+    // Only this process's sockets matter here; filtering before rows are built keeps a 20k-socket host cheap.
+    // A socket whose inode could not be read (no /proc/self/fd) is found by its 4-tuple instead.
+    const mine = k.inodesOf('self')
+    const byTuple = recs.some((r) => r.inode === null)
+    const table = k.table((inode) => byTuple || mine.has(inode))
+    this.procRows = new Map(table.rows.map((r) => [r.inode, r]))
+    this.procRowsByTuple = byTuple ? new Map(table.rows.map((r) => [tupleOf(r.localAddress, r.localPort, r.remoteAddress, r.remotePort), r])) : null
+    for (const rec of recs) {
+      const fd = fdOf(rec.socket)
+      if (fd !== undefined && rec.inode !== null && k.inodeOf(fd) !== rec.inode) this.d.registry.noteGone(rec, `fd ${fd} now belongs to another socket`)
+      else if (rec.inode !== null && !this.procRows.has(rec.inode) && (!this.sampling || rec.kernel?.state === TcpState.CLOSE)) {
+        this.d.registry.noteGone(rec, 'its inode is not in /proc/net/tcp')
+      }
+    }
+    this.foreign = foreignSockets(table.rows, mine)
+  }
+}
+
+function quiet(i: SocketInput): boolean {
+  const k = i.sample
+  return i.gone === null && k !== undefined && k.state === TcpState.ESTABLISHED && !k.outstanding && k.probes === 0 && k.retransmits === 0
+}
+
+function tupleOf(localAddress: string | null, localPort: number | null, remoteAddress: string | null, remotePort: number | null): string {
+  return `${normalizeAddress(localAddress ?? '')}:${localPort}>${normalizeAddress(remoteAddress ?? '')}:${remotePort}`
+}

@@ -1,0 +1,474 @@
+/**
+ * The only file that reads or patches node-postgres internals (pg 8.x, pg-pool 3.x). Everything else in
+ * this library talks to pg through these functions, so a pg upgrade that moves a private field breaks
+ * one file, and the integration tests say which function. The private fields used are typed below.
+ *
+ * How the guard joins a pool:
+ * - A pool this library builds (`new Pool()`) gets the guarded Client class through pg-pool's own
+ *   `options.Client`, and its newClient/connect/end/_afterConnect overrides as methods of the subclass
+ *   (pool/pool.ts) — injection, no patching.
+ * - A pool something else built (`guard(existingPool)`) gets the same class and the same four wrappers
+ *   assigned onto the instance (`patchPool`): the one place this library patches pg.
+ *
+ * Internals used, and why there is no public alternative:
+ * - client.connection.stream, socket._handle.fd: the TCP socket and its fd (for setsockopt/TCP_INFO/inode).
+ * - client.processID: the backend pid (public field, but undocumented).
+ * - client._activeQuery, client._sentQueryQueue: is a query in flight.
+ * - client._ending, client._poolUseCount: end a failed attempt quietly; retire a client on release.
+ * - pool._clients, pool._idle, pool._remove(), pool._pendingQueue: which clients the pool holds, which are
+ *   idle, removing an idle client exactly as pg-pool's idle timeout does (counters updated, 'remove'
+ *   emitted), and putting a waiter back in line.
+ * - pool.newClient, pool.connect, pool.end, pool._afterConnect: to try several hosts, to see the code that
+ *   acquires a client, to know when the pool ends, and to jitter maxLifetimeSeconds.
+ */
+import { dirname } from 'node:path'
+import type { EventEmitter } from 'node:events'
+import type { Socket } from 'node:net'
+import type { Client, Pool as PgPool, PoolClient } from 'pg'
+
+/** The parts of pg's Connection this library reads. */
+interface PgConnection extends EventEmitter {
+  stream?: Socket & { _handle?: SocketHandle | null }
+  _ending?: boolean
+}
+
+interface SocketHandle {
+  fd?: number
+  /** TLSWrap over the net.Socket pg gave it (Node 20+). */
+  _parentWrap?: Socket
+  _parent?: { fd?: number }
+}
+
+/** The parts of pg.Client this library reads or sets. */
+interface PgClientInternals {
+  connection?: PgConnection
+  processID: number | null
+  host: string
+  port: number
+  _activeQuery: unknown
+  _sentQueryQueue?: unknown[]
+  _ending: boolean
+  _poolUseCount?: number
+}
+
+export interface PendingItem {
+  callback: (err: Error | undefined, client?: PoolClient, done?: unknown) => void
+  timedOut?: boolean
+}
+
+/** The parts of pg-pool's Pool this library reads or wraps. */
+interface PgPoolInternals {
+  options: { max: number; min?: number; maxLifetimeSeconds?: number }
+  ending: boolean
+  ended: boolean
+  Client: ClientClass
+  _clients: Client[]
+  _idle: { client: Client }[]
+  _pendingQueue: PendingItem[]
+  _remove(client: Client, callback?: () => void): void
+  newClient(item: PendingItem): void
+  connect(cb?: PendingItem['callback']): Promise<PoolClient> | undefined
+  end(...args: unknown[]): unknown
+  _afterConnect(...args: unknown[]): unknown
+}
+
+export type ClientClass = new (config?: Record<string, unknown>, ...rest: unknown[]) => Client
+
+const client$ = (c: Client): PgClientInternals => c as unknown as PgClientInternals
+const pool$ = (p: PgPool): PgPoolInternals => p as unknown as PgPoolInternals
+
+/**
+ * pg's own connection-string parser (pg-connection-string, resolved from pg's install so both agree on
+ * every parameter), for the places where we must override host and port: a connection string wins over
+ * separate fields in pg.
+ */
+export function parseConnectionString(connectionString: string): Record<string, unknown> {
+  const path = require.resolve('pg-connection-string', { paths: [dirname(require.resolve('pg'))] })
+  const { parse } = require(path) as { parse(s: string): Record<string, unknown> }
+  return { ...parse(connectionString) }
+}
+
+/**
+ * A pg.Client config for one host of the pool: the pool's options copied with their descriptors (pg-pool
+ * keeps the password non-enumerable, and a spread would drop it), the connection string parsed into fields
+ * (it would override host and port), then `host`, `port` and `overrides` applied.
+ */
+export function clientConfigFor(poolOptions: object, host: string, port: number, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [key, d] of Object.entries(Object.getOwnPropertyDescriptors(poolOptions))) {
+    Object.defineProperty(out, key, { ...d, configurable: true, writable: true })
+  }
+  const cs = out.connectionString
+  delete out.connectionString
+  if (typeof cs === 'string') Object.assign(out, parseConnectionString(cs))
+  return Object.assign(out, { host, port }, overrides)
+}
+
+/** The plain TCP socket under a client, also when pg upgraded it to TLS (same fd on Node 20). */
+export function rawSocketOf(client: Client): Socket | undefined {
+  const stream = client$(client).connection?.stream
+  if (!stream) return undefined
+  return stream._handle?._parentWrap ?? stream
+}
+
+/** The kernel file descriptor of a connected socket, or undefined (not connected, not TCP, or closed). */
+export function fdOf(socket: Socket | undefined): number | undefined {
+  const handle = (socket as (Socket & { _handle?: SocketHandle | null }) | undefined)?._handle
+  const fd = handle?.fd ?? handle?._parent?.fd
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined
+}
+
+export function backendPidOf(client: Client): number | null {
+  return client$(client).processID ?? null
+}
+
+export function hasQueryInFlight(client: Client): boolean {
+  const c = client$(client)
+  return Boolean(c._activeQuery) || (c._sentQueryQueue?.length ?? 0) > 0
+}
+
+export function isIdleInPool(pool: PgPool, client: Client): boolean {
+  return pool$(pool)._idle.some((item) => item.client === client)
+}
+
+export function clientsOf(pool: PgPool): Client[] {
+  return pool$(pool)._clients.slice()
+}
+
+export function poolOptionsOf(pool: PgPool): PgPoolInternals['options'] {
+  return pool$(pool).options
+}
+
+/** Listen to ParameterStatus messages (in_hot_standby, default_transaction_read_only, server_version, ...). */
+export function onParameterStatus(client: Client, listener: (name: string, value: string) => void): void {
+  client$(client).connection?.on('parameterStatus', (msg: { parameterName: string; parameterValue: string }) =>
+    listener(msg.parameterName, msg.parameterValue)
+  )
+}
+
+/**
+ * Listen to ErrorResponse messages. Registered when the client is built, so it runs before pg's own
+ * handler: a FATAL is seen before the query's caller hears of it (and could release the client).
+ */
+export function onErrorMessage(client: Client, listener: (severity: string, code: string | undefined, message: string) => void): void {
+  client$(client).connection?.on('errorMessage', (msg: { severity?: string; code?: string; message?: string }) =>
+    listener(msg.severity ?? '', msg.code, msg.message ?? '')
+  )
+}
+
+/** What a session said about its server at login and since: in_hot_standby and default_transaction_read_only. */
+export interface ReportedRole {
+  inHotStandby: boolean
+  readOnly: boolean
+}
+
+const reportedRoles = new WeakMap<Client, ReportedRole>()
+
+/**
+ * Follows a client's in_hot_standby / default_transaction_read_only reports (PostgreSQL 14+ sends both at
+ * login and again when they change); `onChange` hears each complete report.
+ */
+export function followReportedRole(client: Client, onChange: (role: ReportedRole) => void): void {
+  const seen: Partial<ReportedRole> = {}
+  onParameterStatus(client, (name, value) => {
+    if (name === 'in_hot_standby') seen.inHotStandby = value === 'on'
+    else if (name === 'default_transaction_read_only') seen.readOnly = value === 'on'
+    else return
+    if (seen.inHotStandby === undefined) return
+    const role = { inHotStandby: seen.inHotStandby, readOnly: seen.readOnly ?? false }
+    reportedRoles.set(client, role)
+    onChange(role)
+  })
+}
+
+/** The role the session last reported, or null (not yet, or PostgreSQL < 14). */
+export function reportedRoleOf(client: Client): ReportedRole | null {
+  return reportedRoles.get(client) ?? null
+}
+
+/** Fires once the client's TCP socket is connected, after pg applied its own keepAlive setting. */
+export function onSocketConnected(client: Client, listener: () => void): void {
+  client$(client).connection?.once('connect', listener)
+}
+
+/**
+ * Remove an idle client the way pg-pool's idle timeout does ('remove' emitted, counters updated), then
+ * destroy its socket: a graceful end() would wait for a FIN that a vanished peer never sends.
+ */
+export function evictIdle(pool: PgPool, client: Client): void {
+  pool$(pool)._remove(client)
+  rawSocketOf(client)?.destroy()
+  client$(client).connection?.stream?.destroy()
+}
+
+/**
+ * Destroy an in-use client's socket with `err`: pg rejects the running query with `err` at once and marks
+ * the client unqueryable, so pg-pool removes it on release. (The client also emits `err`; the guard keeps
+ * a listener on every client so that this never becomes an uncaught exception.)
+ */
+export function destroyInUse(client: Client, err: Error): void {
+  client$(client).connection?.stream?.destroy(err)
+}
+
+/** Abandon a connection attempt: its connect() fails with `err` (pg reports a stream error while connecting). */
+export function failConnect(client: Client, err: Error): void {
+  client$(client).connection?.stream?.destroy(err)
+}
+
+/**
+ * End a client that never reached its caller (a rejected attempt) without pg calling it an unexpected
+ * termination: no 'error' event, so no pool 'error' for a connection the user never had.
+ */
+export function endQuietly(client: Client): void {
+  const c = client$(client)
+  c._ending = true
+  if (c.connection) c.connection._ending = true
+  c.connection?.stream?.destroy()
+}
+
+/**
+ * Mark an in-use client to be removed when it is released (instead of destroying it under its holder):
+ * pg-pool removes a client whose use count reached maxUses.
+ */
+export function retireOnRelease(client: Client): void {
+  client$(client)._poolUseCount = Infinity
+}
+
+/**
+ * A stream factory for pg whose sockets resolve host names through `lookup` (the guard's resolver hook),
+ * so that pooled connections and the stale-DNS check see the same answers.
+ */
+export function lookupStream(lookup: (hostname: string) => Promise<string[]>): () => Socket {
+  type LookupCallback = (err: Error | null, address?: string | { address: string; family: number }[], family?: number) => void
+  const nodeLookup = (hostname: string, options: { all?: boolean; family?: number }, cb: LookupCallback): void => {
+    lookup(hostname).then(
+      (addrs) => {
+        const all = addrs.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }))
+        if (all.length === 0) return cb(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }))
+        if (options.all) cb(null, all)
+        else cb(null, all[0].address, all[0].family)
+      },
+      (err: Error) => cb(err)
+    )
+  }
+  return () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const net = require('node:net') as typeof import('node:net')
+    const socket = new net.Socket()
+    const connect = socket.connect.bind(socket) as (...args: unknown[]) => Socket
+    ;(socket as { connect: unknown }).connect = (port: unknown, host?: unknown, ...rest: unknown[]) =>
+      typeof port === 'number' && typeof host === 'string' ? connect({ port, host, lookup: nodeLookup }) : connect(port, host, ...rest)
+    return socket
+  }
+}
+
+/** pg-pool's two timeout messages: waiting for a free client, and a new connection's connect. */
+export function isPoolTimeout(err: Error): boolean {
+  return err.message === 'timeout exceeded when trying to connect' || err.message === 'Connection terminated due to connection timeout'
+}
+
+/**
+ * Open one more client in the background, as pg-pool does for a caller (events connect, acquire, release),
+ * and put it in the idle list. pool.connect() cannot do this: it hands out an existing idle client first.
+ */
+export function openIdleClient(pool: PgPool): Promise<Error | undefined> {
+  return new Promise((resolve) => {
+    pool$(pool).newClient({
+      callback: (err, client) => {
+        client?.release()
+        resolve(err)
+      },
+    })
+  })
+}
+
+export interface PoolHooks {
+  /** The config a new client is built from, for the attempt `plan` listed (undefined: no plan); identity when absent. */
+  clientConfig?(config: Record<string, unknown>, attempt: unknown): Record<string, unknown>
+  /** A client object was just constructed by the pool (not connected yet), for `attempt`. */
+  clientCreated(client: Client, attempt: unknown): void
+  /**
+   * Runs after a client connected and before the pool sees it (role and fencing checks). A rejection fails
+   * the connection attempt: the client is ended quietly and the planner may try the next host.
+   */
+  afterConnect?(client: Client): Promise<void>
+  /** Connection attempts for one new client, in order; absent or one entry: pg-pool's single attempt. */
+  plan?(): { target: unknown; label: string }[]
+  /** Turns the failures of a multi-attempt connect into one error. */
+  attemptsFailed?(failures: { label: string; error: Error }[]): Error
+  /** pool.connect() was called (also by pool.query); returns a tag to attach to the client it yields. */
+  connectCalled?(): unknown
+  /** The client pool.connect() yields, with the tag connectCalled returned. */
+  clientYielded?(client: PoolClient, tag: unknown): void
+  /** pool.connect() failed (a timeout, no host, ...). */
+  connectFailed?(err: Error): void
+  /** Lifetime in seconds for one new client, given the configured maxLifetimeSeconds. */
+  lifetimeSeconds?(configured: number): number
+  /** pool.end() was called. */
+  ending(): void
+}
+
+/**
+ * Where a guarded Client class finds its pool's hooks (set once the guard is built, after pg-pool's
+ * constructor), and the attempt the next client is for: pg-pool builds the client synchronously inside
+ * newClient, from the same options every time, so the attempt travels beside them.
+ */
+export class HookBinding {
+  hooks: PoolHooks | undefined
+  nextAttempt: unknown
+}
+
+const attempts = new WeakMap<Client, unknown>()
+
+/** The attempt (host, port, required role) a client was built for, if the pool planned one. */
+export function attemptOf(client: Client): unknown {
+  return attempts.get(client)
+}
+
+/** The Client class a guarded pool builds its clients with: `Base` (pg.Client or the user's) + the hooks. */
+export function guardedClientClass(Base: ClientClass, binding: HookBinding): ClientClass {
+  const Loose = Base as unknown as new (config?: Record<string, unknown>, ...rest: unknown[]) => { connect(callback?: (err?: Error) => void): Promise<unknown> | undefined }
+  class GuardedClient extends Loose {
+    constructor(config?: Record<string, unknown>, ...rest: unknown[]) {
+      const hooks = binding.hooks
+      const attempt = binding.nextAttempt
+      binding.nextAttempt = undefined
+      super(hooks?.clientConfig && config ? hooks.clientConfig(config, attempt) : config, ...rest)
+      const self = this as unknown as Client
+      if (attempt !== undefined) attempts.set(self, attempt)
+      hooks?.clientCreated(self, attempt)
+    }
+
+    override connect(callback?: (err?: Error) => void): Promise<unknown> | undefined {
+      const afterConnect = binding.hooks?.afterConnect
+      if (!afterConnect) return super.connect(callback)
+      const self = this as unknown as Client
+      const run = new Promise<void>((resolve, reject) => super.connect((err) => (err ? reject(err) : resolve())))
+        .then(() => afterConnect(self))
+        .catch((err: Error) => {
+          endQuietly(self)
+          throw err
+        })
+      if (callback) {
+        run.then(() => callback(), callback)
+        return undefined
+      }
+      return run.then(() => this)
+    }
+  }
+  return GuardedClient as unknown as ClientClass
+}
+
+/**
+ * The four pool methods the guard wraps, written once: the Pool subclass calls them from its overrides,
+ * `patchPool` assigns them onto a pool it did not build. `orig` is pg-pool's own method.
+ */
+export const wrap = {
+  /**
+   * pg-pool's newClient makes one attempt. With several hosts, a failed attempt moves to the next host
+   * (libpq semantics) before the caller hears anything; only when every attempt failed does the caller get
+   * one error naming them all. pg-pool's accounting is kept: each attempt is a full newClient (the client is
+   * counted, and uncounted when it fails), and a retry that would exceed `max` goes back to the queue's head.
+   */
+  newClient(pool: PgPool, binding: HookBinding, orig: (item: PendingItem) => void, item: PendingItem): void {
+    const hooks = binding.hooks
+    const plan = hooks?.plan?.() ?? []
+    if (plan.length <= 1 || !hooks?.attemptsFailed) {
+      binding.nextAttempt = plan[0]?.target
+      return orig(item)
+    }
+    const attemptsFailed = hooks.attemptsFailed
+    const p = pool$(pool)
+    const failures: { label: string; error: Error }[] = []
+    const tryAt = (i: number): void => {
+      binding.nextAttempt = plan[i].target
+      orig({
+        get timedOut() {
+          return item.timedOut
+        },
+        callback: (err, client, done) => {
+          if (!err) return item.callback(err, client, done)
+          failures.push({ label: plan[i].label, error: err })
+          if (i + 1 < plan.length && !item.timedOut && !p.ending) {
+            if (p._clients.length >= p.options.max) {
+              // Another waiter took the slot meanwhile: wait in line like any caller, then start over.
+              p._pendingQueue.unshift(item)
+              return
+            }
+            return tryAt(i + 1)
+          }
+          item.callback(attemptsFailed(failures), undefined, done)
+        },
+      })
+    }
+    tryAt(0)
+  },
+
+  connect(hooks: PoolHooks, orig: (cb?: PendingItem['callback']) => Promise<PoolClient> | undefined, cb?: PendingItem['callback']): Promise<PoolClient> | undefined {
+    const { connectCalled, clientYielded } = hooks
+    if (!connectCalled || !clientYielded) return orig(cb)
+    const connectFailed = hooks.connectFailed ?? (() => {})
+    const tag = connectCalled()
+    if (typeof cb === 'function') {
+      return orig((err, client, done) => {
+        if (err) connectFailed(err)
+        else if (client) clientYielded(client, tag)
+        cb(err, client, done)
+      })
+    }
+    return orig()!.then(
+      (client) => {
+        clientYielded(client, tag)
+        return client
+      },
+      (err: Error) => {
+        connectFailed(err)
+        throw err
+      }
+    )
+  },
+
+  end(pool: PgPool, hooks: PoolHooks, orig: (...args: unknown[]) => unknown, args: unknown[]): unknown {
+    if (!pool$(pool).ending) hooks.ending()
+    return orig(...args)
+  },
+
+  /** pg-pool reads options.maxLifetimeSeconds once per client, synchronously, when scheduling its expiry. */
+  afterConnect(pool: PgPool, hooks: PoolHooks, orig: (...args: unknown[]) => unknown, args: unknown[]): unknown {
+    const options = pool$(pool).options
+    const configured = options.maxLifetimeSeconds
+    if (!configured || !hooks.lifetimeSeconds) return orig(...args)
+    options.maxLifetimeSeconds = hooks.lifetimeSeconds(configured)
+    try {
+      return orig(...args)
+    } finally {
+      options.maxLifetimeSeconds = configured
+    }
+  },
+}
+
+const GUARDED = Symbol.for('pg-pool-guard.guarded')
+
+/** Marks a pool as guarded; false when it already was (a pool has one guard). */
+export function claimPool(pool: PgPool): boolean {
+  const p = pool as unknown as Record<symbol, boolean>
+  if (p[GUARDED]) return false
+  Object.defineProperty(p, GUARDED, { value: true, enumerable: false })
+  return true
+}
+
+/** For guard(existingPool): the guarded Client class and the four wrappers, assigned onto the instance. */
+export function patchPool(pool: PgPool, hooks: PoolHooks): void {
+  const p = pool$(pool)
+  const binding = new HookBinding()
+  binding.hooks = hooks
+  p.Client = guardedClientClass(p.Client, binding)
+  const newClient = p.newClient.bind(p)
+  p.newClient = (item) => wrap.newClient(pool, binding, newClient, item)
+  const connect = p.connect.bind(p)
+  p.connect = (cb) => wrap.connect(hooks, connect, cb)
+  const end = p.end.bind(p)
+  p.end = (...args) => wrap.end(pool, hooks, end, args)
+  const afterConnect = p._afterConnect.bind(p)
+  p._afterConnect = (...args) => wrap.afterConnect(pool, hooks, afterConnect, args)
+}

@@ -1,0 +1,16 @@
+/** Every public type, in one place (src/index.ts re-exports them by name). */
+export type { PoolConfig } from './pool/pool'
+export type { GuardEvents, TopologySnapshot, LeakReport } from './guard/guard'
+export type { EvictionEvent } from './guard/evictor'
+export type { ConnSnapshot, ConnState, KernelSnapshot, VerdictRecord } from './guard/registry'
+export type { ForeignSocket } from './guard/process-view'
+export type { HostSummary, ProbeResult } from './judge/kernel-rules'
+export type { VerdictKind, KernelVerdictKind, ProbeVerdictKind, TopologyVerdictKind, LifecycleVerdictKind, VerdictRule, Action } from './judge/verdicts'
+export type { HostState, Lookup } from './topology/topology'
+export type { TargetSessionAttrs, LoadBalanceHosts, ServerRole, HostSpec } from './topology/hosts'
+export type { RegionsConfig } from './topology/regions'
+export type { GuardOptions, ResolvedGuardOptions, MeterProviderLike } from './options'
+export type { SocketOptionsReport } from './socket/harden'
+export type { ErrorCode, WarningCode, HostAttempt } from './errors'
+/** @deprecated the name of VerdictKind before 0.2. */
+export type { VerdictKind as EvictionReason } from './judge/verdicts'
