@@ -13,7 +13,7 @@ describe('startCluster with system binaries', { skip }, () => {
   it("binaries: 'system' runs a primary and a streaming standby from /usr/lib/postgresql", async () => {
     const b = findBinaries('system')
     assert.equal(b.source, 'system')
-    const c = await startCluster({ standby: true, binaries: 'system', primaryHost: '127.0.0.29', standbyHost: '127.0.0.30' })
+    const c = await startCluster({ standby: true, binaries: 'system', primaryHost: '127.0.4.2', standbyHost: '127.0.4.3' })
     try {
       const v = await c.primary.query<{ v: string }>("SELECT current_setting('server_version_num') AS v")
       assert.equal(Math.floor(Number(v.rows[0].v) / 10000), b.major)
