@@ -35,7 +35,7 @@ export function reachableBinaries(binaries: Binaries, user: OsUser | undefined):
 function resolve(b: Binaries, user: OsUser): Binaries {
   if (canRun(b.binDir, user)) return b
   const blocked = firstBlockedDir(b.binDir, user)
-  const why = blocked ? `${blocked.dir} is mode ${blocked.mode.toString(8).padStart(4, '0')} owned by uid ${blocked.uid}` : 'postgres --version fails as that user'
+  const why = blocked ? `${blocked.dir} is mode ${octal(blocked.mode)} owned by uid ${blocked.uid}` : 'postgres --version fails as that user'
   const fail = (reason: string): KitError =>
     new KitError(
       KitErrorCodes.BINARIES_UNREACHABLE,
@@ -55,7 +55,8 @@ function resolve(b: Binaries, user: OsUser): Binaries {
   const binDir = join(staged, 'bin')
   if (!canRun(binDir, user)) {
     const inner = firstBlockedDir(binDir, user)
-    throw fail(`the copy staged in ${staged} is not reachable either${inner ? ` (${inner.dir} is mode ${inner.mode.toString(8)})` : ''}`)
+    rmSync(staged, { recursive: true, force: true }) // useless to any later run as well
+    throw fail(`the copy staged in ${staged} is not reachable either${inner ? ` (${inner.dir} is mode ${octal(inner.mode)})` : ''}`)
   }
   return { ...b, binDir, stagedFrom: b.binDir }
 }
@@ -140,7 +141,7 @@ function stage(root: string, b: Binaries): string {
 function trusted(dir: string): string {
   const st = lstatSync(dir)
   if (!st.isDirectory() || st.uid !== process.getuid?.() || (st.mode & 0o022) !== 0 || !existsSync(join(dir, 'bin', 'postgres'))) {
-    throw new KitError(KitErrorCodes.BINARIES_UNREACHABLE, `${dir} exists but was not staged by this kit (owner uid ${st.uid}, mode ${(st.mode & 0o7777).toString(8)}); remove it and run again`)
+    throw new KitError(KitErrorCodes.BINARIES_UNREACHABLE, `${dir} exists but was not staged by this kit (owner uid ${st.uid}, mode ${octal(st.mode)}); remove it and run again`)
   }
   return dir
 }
@@ -156,6 +157,8 @@ function openUp(path: string): void {
     chmodSync(path, (st.mode & 0o7777 & ~0o022) | 0o444 | (st.mode & 0o100 ? 0o111 : 0))
   }
 }
+
+const octal = (mode: number): string => (mode & 0o7777).toString(8).padStart(4, '0')
 
 function sizeOf(path: string): number {
   const st = lstatSync(path)
