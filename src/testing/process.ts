@@ -9,3 +9,25 @@ export function isAlive(pid: number): boolean {
     return false
   }
 }
+
+/** Sends `sig` to `pid`, ignoring a process that is already gone. */
+export function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig)
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * Polls until none of `pids` exists, or `timeoutMs` passed. Only for processes that are not our children
+ * (a killed postmaster's backends): for those the kernel gives us no exit event.
+ */
+export async function allGone(pids: number[], timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  while (pids.some(isAlive)) {
+    if (Date.now() > deadline) return false
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return true
+}

@@ -12,7 +12,8 @@
  * one at a time per direction, so ordering is kept; with no toxic a chunk is forwarded at once.
  */
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net'
-import { ErrorCodes, PoolGuardError } from '../errors'
+import { ConfigError } from '../errors'
+import { KitError, KitErrorCodes } from './errors'
 import { TOXICS, type ToxicTypes } from './toxics'
 import type { Direction, Link, Toxic } from './toxics/toxic'
 
@@ -68,7 +69,7 @@ export class FaultProxy {
 
   get port(): number {
     const a = this.server?.address()
-    if (!a || typeof a === 'string') throw new PoolGuardError(ErrorCodes.CONFIG_INVALID, 'the proxy is not listening')
+    if (!a || typeof a === 'string') throw new KitError(KitErrorCodes.PROXY_NOT_LISTENING, `the proxy in front of ${this.target.host}:${this.target.port} is not listening (start() not called, or stop() was)`)
     return a.port
   }
 
@@ -85,7 +86,7 @@ export class FaultProxy {
   /** Adds a toxic by name; it acts on open links at once and on every new one. */
   add<K extends keyof ToxicTypes>(type: K, options: ToxicTypes[K]): Toxic {
     const Ctor = TOXICS[type] as new (o: ToxicTypes[K]) => Toxic
-    if (!Ctor) throw new PoolGuardError(ErrorCodes.CONFIG_INVALID, `unknown toxic '${String(type)}'; known: ${Object.keys(TOXICS).join(', ')}`)
+    if (!Ctor) throw new ConfigError(`unknown toxic '${String(type)}'; known: ${Object.keys(TOXICS).join(', ')}`)
     const toxic = new Ctor(options)
     this.toxics.push(toxic)
     for (const link of this.links) if (toxic.appliesTo(link, this.random)) toxic.attach(link)

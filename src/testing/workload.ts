@@ -9,6 +9,7 @@
  */
 import { EventEmitter } from 'node:events'
 import type pg from 'pg'
+import { KitError, KitErrorCodes } from './errors'
 
 export interface Ack {
   writer: number
@@ -117,7 +118,7 @@ export class WriteWorkload extends EventEmitter<{ ack: [Ack]; failure: [WriteFai
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.off('ack', onAck)
-        reject(new Error(`no write acknowledged by ${host} within ${timeoutMs} ms`))
+        reject(new KitError(KitErrorCodes.ACK_TIMEOUT, `no write acknowledged by ${host} within ${timeoutMs} ms (${this.acks.length} acks, ${this.failures.length} failures so far)`))
       }, timeoutMs)
       const onAck = (a: Ack): void => {
         if (a.host !== host || a.at < since) return

@@ -1,9 +1,13 @@
-/** The test kit's cluster with the system's PostgreSQL (Debian's postgresql-NN) instead of the embedded one. */
+/**
+ * The test kit's cluster: with the system's PostgreSQL (Debian's postgresql-NN) instead of the embedded one,
+ * and its orchestration (promote, rejoin, freeze) and coded errors with the default binaries.
+ */
 import assert from 'node:assert/strict'
 import { existsSync, readdirSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { findBinaries } from '../../src/testing/binaries'
-import { startCluster } from '../../src/testing/cluster'
+import { freePort, startCluster } from '../../src/testing/cluster'
+import { KitError, KitErrorCodes } from '../../src/testing/errors'
 
 const system = existsSync('/usr/lib/postgresql') && readdirSync('/usr/lib/postgresql').some((v) => existsSync(`/usr/lib/postgresql/${v}/bin/postgres`))
 const skip = system ? undefined : 'no system PostgreSQL under /usr/lib/postgresql (Debian package postgresql-NN)'
@@ -13,7 +17,7 @@ describe('startCluster with system binaries', { skip }, () => {
   it("binaries: 'system' runs a primary and a streaming standby from /usr/lib/postgresql", async () => {
     const b = findBinaries('system')
     assert.equal(b.source, 'system')
-    const c = await startCluster({ standby: true, binaries: 'system', primaryHost: '127.0.0.29', standbyHost: '127.0.0.30' })
+    const c = await startCluster({ standby: true, binaries: 'system', primaryHost: '127.0.4.2', standbyHost: '127.0.4.3' })
     try {
       const v = await c.primary.query<{ v: string }>("SELECT current_setting('server_version_num') AS v")
       assert.equal(Math.floor(Number(v.rows[0].v) / 10000), b.major)
@@ -27,5 +31,49 @@ describe('startCluster with system binaries', { skip }, () => {
 
   it('a missing binary directory is a coded error naming it', () => {
     assert.throws(() => findBinaries({ binDir: '/nope/bin' }), (e: Error & { code?: string }) => e.code === 'PGG_CONFIG_INVALID' && /no postgres binary in \/nope\/bin/.test(e.message))
+  })
+})
+
+type Coded = Error & { code?: string }
+
+describe('startCluster with the default binaries', () => {
+  it('promote, split-brain, restartAsStandby, freeze/thaw; errors coded PGG_KIT_* naming host:port', async () => {
+    const c = await startCluster({ standby: true, primaryHost: '127.0.4.4', standbyHost: '127.0.4.5' })
+    try {
+      const [a, b] = c.servers
+      assert.equal(c.hosts, '127.0.4.4,127.0.4.5')
+      await c.primary.query('CREATE TABLE t (x int)')
+      await c.primary.query('INSERT INTO t VALUES (1)')
+      await c.caughtUp()
+      assert.equal((await b.query('SELECT count(*)::int AS n FROM t')).rows[0].n, 1)
+
+      await c.promote()
+      assert.equal(b.role, 'primary')
+      assert.equal(a.role, 'primary', 'the old primary still runs: split-brain until the test ends it')
+      await assert.rejects(c.promote(), (e: Coded) => e instanceof KitError && e.code === KitErrorCodes.NO_STANDBY && /^pg-pool-guard\/testing: promote\(\) needs a running standby/.test(e.message))
+
+      await c.restartAsStandby(a, b)
+      assert.equal(a.role, 'standby')
+      await b.query('INSERT INTO t VALUES (2)')
+      await c.caughtUp()
+      assert.equal((await a.query('SELECT count(*)::int AS n FROM t')).rows[0].n, 2)
+
+      b.freeze()
+      assert.ok(b.processIds().length > 1)
+      b.thaw()
+      assert.equal((await b.query('SELECT 1 AS one')).rows[0].one, 1)
+
+      await c.stopPrimary('kill')
+      assert.throws(() => c.primary, (e: Coded) => e.code === KitErrorCodes.NO_PRIMARY && e.message.includes('127.0.4.5:'))
+      await c.restart(b)
+      assert.equal(c.primary, b)
+    } finally {
+      await c.stop()
+    }
+  })
+
+  it('no free port is PGG_KIT_NO_FREE_PORT naming the addresses', async () => {
+    // 192.0.2.1 (TEST-NET-1) is on no interface here: nothing can listen on it.
+    await assert.rejects(freePort(['127.0.4.8', '192.0.2.1']), (e: Coded) => e.code === KitErrorCodes.NO_FREE_PORT && /127\.0\.4\.8, 192\.0\.2\.1/.test(e.message))
   })
 })

@@ -1,12 +1,15 @@
 /** Each toxic on real sockets: an echo server behind the userspace proxy. */
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
 import { once } from 'node:events'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { fdOf } from '../../src/pool/pg-adapter'
 import { loadSockopt } from '../../src/socket/ffi'
 import { parseTcpInfo } from '../../src/socket/tcp-info'
-import { type FaultProxy, faultProxy } from '../../src/testing/proxy'
+import { KitErrorCodes } from '../../src/testing/errors'
+import { type FaultProxy, FaultProxy as Proxy, faultProxy } from '../../src/testing/proxy'
+import { Latency } from '../../src/testing/toxics'
 import { nextEvent } from '../helpers'
 
 let echo: Server
@@ -68,6 +71,20 @@ describe('toxics', () => {
       assert.ok(rtt >= 130, `rtt ${rtt} ms`)
       s.destroy()
     }))
+
+  it('latency jitter is seeded: the same seed replays the same delays, each within latencyMs ± jitterMs', () => {
+    const delays = (seed?: number): number[] => {
+      const l = new Latency({ latencyMs: 100, jitterMs: 40, ...(seed === undefined ? {} : { seed }) })
+      return Array.from({ length: 50 }, () => l.nextDelayMs())
+    }
+    const a = delays(7)
+    assert.deepEqual(delays(7), a)
+    assert.notDeepEqual(delays(8), a)
+    assert.deepEqual(delays(), delays(1), 'the default seed is 1')
+    for (const d of a) assert.ok(d >= 60 && d <= 140, `delay ${d}`)
+    assert.ok(new Set(a).size > 40, 'the draws vary')
+    assert.equal(new Latency({ latencyMs: 50 }).nextDelayMs(), 50, 'no jitter: exactly latencyMs')
+  })
 
   it('bandwidth: 64 KB at 128 KB/s takes about half a second', () =>
     withProxy(async (p) => {
@@ -150,9 +167,40 @@ describe('toxics', () => {
     }, random)
   })
 
+  it("toxics' timers are unref'd: pending delays and link timers do not keep a process alive", async () => {
+    // A child process arms every toxic's timer for ten minutes on a fake link; it must exit on its own.
+    const script = `
+      const { Latency, Bandwidth, Timeout, ResetPeer, SlowClose } = require(${JSON.stringify(require.resolve('../../src/testing/toxics'))})
+      const link = { id: 1, closed: false, reset() {}, close() {} }
+      new Timeout({ timeoutMs: 600000 }).attach(link)
+      new ResetPeer({ timeoutMs: 600000 }).attach(link)
+      void new Latency({ latencyMs: 600000 }).pipe(Buffer.alloc(1), link)
+      void new Bandwidth({ rateKBps: 1 }).pipe(Buffer.alloc(600 * 1024), link)
+      void new SlowClose({ delayMs: 600000 }).beforeClose(link)
+      process.on('exit', () => console.log('exited on its own'))
+    `
+    const t = Date.now()
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, ['--import', 'tsx', '-e', script], { timeout: 30_000 }, (err, stdout, stderr) =>
+        err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)
+      )
+    )
+    assert.match(out, /exited on its own/)
+    assert.ok(Date.now() - t < 30_000)
+  })
+
+  it('kit errors carry codes: a proxy not listening', () => {
+    const p = new Proxy({ host: '127.0.0.1', port: echoPort })
+    assert.throws(() => p.port, (e: Error & { code?: string }) =>
+      e.code === KitErrorCodes.PROXY_NOT_LISTENING && /^pg-pool-guard\/testing: the proxy in front of 127\.0\.0\.1:\d+ is not listening/.test(e.message))
+  })
+
   it('unknown toxics and bad toxicity are refused with clear errors', () =>
     withProxy(async (p) => {
       assert.throws(() => p.add('nope' as never, {} as never), /unknown toxic 'nope'; known: latency, bandwidth/)
       assert.throws(() => p.add('blackhole', { toxicity: 2 }), /toxicity must be in \[0, 1\]/)
+      assert.throws(() => p.add('blackhole', { toxicity: 2 }), (e: Error & { code?: string }) => e.code === 'PGG_CONFIG_INVALID')
+      assert.throws(() => p.add('nope' as never, {} as never), (e: Error & { code?: string }) => e.code === 'PGG_CONFIG_INVALID')
+      assert.throws(() => p.add('bandwidth', { rateKBps: 0 }), (e: Error & { code?: string }) => e.code === 'PGG_CONFIG_INVALID' && /rateKBps must be > 0/.test(e.message))
     }))
 })

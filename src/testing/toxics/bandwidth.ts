@@ -1,4 +1,5 @@
 /** bandwidth: chunks pass at most `rateKBps` kilobytes a second. */
+import { ConfigError } from '../../errors'
 import { sleep, type Link, Toxic, type ToxicOptions } from './toxic'
 
 export interface BandwidthOptions extends ToxicOptions {
@@ -12,7 +13,7 @@ export class Bandwidth extends Toxic {
 
   constructor(o: BandwidthOptions) {
     super(o)
-    if (!(o.rateKBps > 0)) throw new RangeError(`rateKBps must be > 0, got ${o.rateKBps}`)
+    if (!(o.rateKBps > 0)) throw new ConfigError(`rateKBps must be > 0, got ${o.rateKBps}`)
     this.rateKBps = o.rateKBps
   }
 

@@ -1,5 +1,5 @@
 /** reset-peer: `timeoutMs` after reaching a link, ends it with a TCP RST (a crashed peer, a firewall reset). */
-import { type Link, Toxic, type ToxicOptions } from './toxic'
+import { type Link, Toxic, type ToxicOptions, unrefTimer } from './toxic'
 
 export interface ResetPeerOptions extends ToxicOptions {
   /** Reset this long after the toxic reached the link, ms. @default 0 (at once) */
@@ -18,7 +18,7 @@ export class ResetPeer extends Toxic {
 
   override attach(link: Link): void {
     if (this.timers.has(link)) return
-    this.timers.set(link, setTimeout(() => link.reset(), this.timeoutMs))
+    this.timers.set(link, unrefTimer(() => link.reset(), this.timeoutMs))
   }
 
   override detach(link: Link): void {

@@ -2,7 +2,7 @@
  * timeout: stops all data, and closes the link after `timeoutMs` (0: never closes; data is dropped until
  * the toxic is removed), as toxiproxy's timeout toxic does.
  */
-import { type Link, Toxic, type ToxicOptions } from './toxic'
+import { type Link, Toxic, type ToxicOptions, unrefTimer } from './toxic'
 
 export interface TimeoutOptions extends ToxicOptions {
   /** Close the link this long after the toxic reached it, ms; 0 = never. */
@@ -25,7 +25,7 @@ export class Timeout extends Toxic {
 
   override attach(link: Link): void {
     if (this.timeoutMs === 0 || this.timers.has(link)) return
-    this.timers.set(link, setTimeout(() => link.close(), this.timeoutMs))
+    this.timers.set(link, unrefTimer(() => link.close(), this.timeoutMs))
   }
 
   override detach(link: Link): void {

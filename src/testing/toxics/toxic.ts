@@ -5,6 +5,7 @@
  * probability, drawn once per link, that it applies to that link at all.
  */
 import type { Socket } from 'node:net'
+import { ConfigError } from '../../errors'
 
 export type Direction = 'upstream' | 'downstream'
 
@@ -36,7 +37,7 @@ export abstract class Toxic {
   constructor(options: ToxicOptions = {}) {
     this.direction = options.direction ?? 'downstream'
     this.toxicity = options.toxicity ?? 1
-    if (!(this.toxicity >= 0 && this.toxicity <= 1)) throw new RangeError(`toxicity must be in [0, 1], got ${this.toxicity}`)
+    if (!(this.toxicity >= 0 && this.toxicity <= 1)) throw new ConfigError(`toxicity must be in [0, 1], got ${this.toxicity}`)
   }
 
   /** Whether this toxic applies to `link` (drawn once per link with `random`). */
@@ -64,4 +65,26 @@ export abstract class Toxic {
   beforeClose(_link: Link): Promise<void> | void {}
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+/**
+ * A toxic's wait. Unref'd, like every timer of a toxic: an open link keeps the process alive through its
+ * sockets, and a toxic alone must never keep a finished test run from exiting.
+ */
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref())
+
+/** A timer that does not keep the process alive (see `sleep`). */
+export const unrefTimer = (fn: () => void, ms: number): NodeJS.Timeout => setTimeout(fn, ms).unref()
+
+/**
+ * mulberry32: a small seeded PRNG (32-bit state, uniform in [0, 1)), so a toxic's randomness replays
+ * exactly from its seed.
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
