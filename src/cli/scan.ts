@@ -91,6 +91,8 @@ export function processName(pid: number, proc = '/proc'): string | null {
     const name = basename(s.trim()).replace(/^-/, '') // a login shell's argv[0] is "-bash"
     return name === '' ? null : name
   }
+  // comm is a name already, not a path: kernel threads are called "kworker/0:1".
+  const asIs = (s: string): string | null => (s.trim() === '' ? null : s.trim())
   try {
     const cmdline = readFileSync(`${proc}/${pid}/cmdline`, 'utf8')
     // A process that set its title (process.title, setproctitle) may have one string with spaces.
@@ -107,7 +109,7 @@ export function processName(pid: number, proc = '/proc'): string | null {
     // a kernel thread, or not ours
   }
   try {
-    return clean(readFileSync(`${proc}/${pid}/comm`, 'utf8'))
+    return asIs(readFileSync(`${proc}/${pid}/comm`, 'utf8'))
   } catch {
     return null
   }
