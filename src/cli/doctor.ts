@@ -3,10 +3,16 @@
  * failover slow or unsafe, with the recommended value and the reason for each. Never prints a password.
  * Exit code 1 when something is risky, 0 when only advice remains.
  */
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { parseConnectionString } from '../pool/pg-adapter'
 import { parseHosts } from '../topology/hosts'
+import { CliError, CliErrorCodes, UsageError } from './errors'
+import { parseJsonText, readInputFile } from './input'
+import { print } from './output'
+import { addSecrets, collectSecrets, redact, stripUrlPassword, urlSecrets } from './secrets'
+
+export { redact } from './secrets'
 
 export interface Finding {
   code: string
@@ -17,36 +23,40 @@ export interface Finding {
 }
 
 export interface DoctorReport {
-  /** The input with any password replaced by ***. */
+  /**
+   * What was checked, never the input itself: "a connection string", or the config file's name. A config
+   * holds passwords, TLS keys and passphrases; redacting by pattern would miss some of them.
+   */
   input: string
   findings: Finding[]
 }
 
-/** Replaces the password of a URL, and every password-like key of a JSON object. */
-export function redact(input: string): string {
-  return input
-    .replace(/(postgres(?:ql)?:\/\/[^:/@]*:)[^@]*@/gi, '$1***@')
-    .replace(/("password"\s*:\s*)"(?:[^"\\]|\\.)*"/gi, '$1"***"')
-    .replace(/([?&]password=)[^&]*/gi, '$1***')
-}
-
-/** Reads a connection string, or a JSON file holding pg.Pool options. */
+/**
+ * Reads a connection string, or a JSON file holding pg.Pool options. Every secret value it holds is
+ * registered with the output scrubber, and URL passwords are removed from what `diagnose` sees (its
+ * messages name hosts, and a password with an '@' would otherwise be read as part of the host).
+ */
 export function loadConfig(arg: string): { config: Record<string, unknown>; input: string } {
   if (/^postgres(ql)?:\/\//i.test(arg)) {
-    const query = new URLSearchParams(arg.split('?')[1] ?? '')
-    const config: Record<string, unknown> = { connectionString: arg }
+    addSecrets(urlSecrets(arg))
+    const cs = stripUrlPassword(arg)
+    const query = new URLSearchParams(cs.split('?')[1] ?? '')
+    const config: Record<string, unknown> = { connectionString: cs }
     // libpq parameters that matter here; pg itself ignores most of them.
     for (const [k, v] of query) config[`url:${k}`] = v
-    return { config, input: arg }
+    return { config, input: 'a connection string' }
   }
-  // The argument is not echoed: a mistyped URL may still carry a password.
-  if (!existsSync(arg)) throw new Error('doctor: the argument is neither a postgres:// connection string nor a readable file')
-  const text = readFileSync(arg, 'utf8')
-  try {
-    return { config: JSON.parse(text) as Record<string, unknown>, input: text }
-  } catch (err) {
-    throw new Error(`doctor: ${arg} is not valid JSON (${(err as Error).message})`)
+  // The argument is not echoed when it names no file: a mistyped URL may still carry a password.
+  if (!existsSync(arg)) throw new CliError(CliErrorCodes.INPUT_UNREADABLE, 'doctor: the argument is neither a postgres:// connection string nor a readable file')
+  const text = readInputFile(arg, 'doctor: the config file')
+  const config = parseJsonText(text, `doctor: ${arg}`)
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+    throw new CliError(CliErrorCodes.INPUT_INVALID_JSON, `doctor: ${arg} holds JSON but not an object of pg.Pool options`)
   }
+  addSecrets(collectSecrets(config))
+  const c = { ...(config as Record<string, unknown>) }
+  if (typeof c.connectionString === 'string') c.connectionString = stripUrlPassword(c.connectionString)
+  return { config: c, input: arg }
 }
 
 export function diagnose(config: Record<string, unknown>): Finding[] {
@@ -58,7 +68,9 @@ export function diagnose(config: Record<string, unknown>): Finding[] {
   try {
     parsed = parseHosts(config)
   } catch (err) {
-    return [{ code: 'UNPARSEABLE', severity: 'risky', message: (err as Error).message, recommendation: 'fix the host list', why: 'pg cannot connect with it' }]
+    // The parser quotes the part it could not read ('host:port'); that part may hold a mistyped password.
+    const message = redact((err as Error).message.replace(/^pg-pool-guard: /, '')).replace(/'[^']*'|"[^"]*"/g, '(…)')
+    return [{ code: 'UNPARSEABLE', severity: 'risky', message, recommendation: 'fix the host list', why: 'pg cannot connect with it' }]
   }
   const fromUrl = typeof config.connectionString === 'string' && parsed.connectionString ? safeParse(parsed.connectionString) : {}
   const get = (k: string): unknown => config[k] ?? fromUrl[k]
@@ -165,7 +177,7 @@ function safeParse(cs: string): Record<string, unknown> {
 }
 
 export function formatReport(r: DoctorReport): string {
-  const lines = [`checked: ${redact(r.input).trim().split('\n').join(' ')}`]
+  const lines = [`checked: ${r.input}`]
   if (r.findings.length === 0) lines.push('nothing to report: recovery from a failover should be fast and safe')
   for (const x of r.findings) {
     lines.push('', `${x.severity === 'risky' ? 'RISKY ' : 'advice'} ${x.code}: ${x.message}`, `       do:  ${x.recommendation}`, `       why: ${x.why}`)
@@ -175,10 +187,10 @@ export function formatReport(r: DoctorReport): string {
 
 export async function doctorCommand(args: string[]): Promise<number> {
   const json = args.includes('--json')
-  const target = args.find((a) => a !== '--json')
-  if (!target) throw new Error('doctor needs a connection string or a JSON config file')
-  const { config, input } = loadConfig(target)
-  const report: DoctorReport = { input: redact(input), findings: diagnose(config) }
-  console.log(json ? JSON.stringify(report, null, 2) : formatReport(report))
+  const targets = args.filter((a) => a !== '--json')
+  if (targets.length !== 1) throw new UsageError('doctor needs one connection string or JSON config file')
+  const { config, input } = loadConfig(targets[0])
+  const report: DoctorReport = { input, findings: diagnose(config) }
+  print(json ? JSON.stringify(report, null, 2) : formatReport(report))
   return report.findings.some((x) => x.severity === 'risky') ? 1 : 0
 }

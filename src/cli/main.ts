@@ -7,7 +7,10 @@
  */
 import { runDemo } from './demo'
 import { doctorCommand } from './doctor'
+import { CliError, codeOf, UsageError } from './errors'
+import { finish, ignoreClosedPipes, print, printError } from './output'
 import { scanCommand } from './scan'
+import { addSecrets } from './secrets'
 
 const USAGE = `usage: pg-pool-guard <command>
 
@@ -26,8 +29,8 @@ async function main(argv: string[]): Promise<number> {
       const json = args.includes('--json')
       const mode = args.includes('--mode') ? (args[args.indexOf('--mode') + 1] as 'kernel' | 'toxic') : undefined
       if (mode !== undefined && mode !== 'kernel' && mode !== 'toxic') throw new UsageError(`--mode must be kernel or toxic, got ${mode}`)
-      const summary = await runDemo({ short: args.includes('--short'), mode, out: json ? () => {} : (l) => console.log(l) })
-      if (json) console.log(JSON.stringify(summary, null, 2))
+      const summary = await runDemo({ short: args.includes('--short'), mode, out: json ? () => {} : (l) => print(l) })
+      if (json) print(JSON.stringify(summary, null, 2))
       return 0
     }
     case 'scan':
@@ -45,16 +48,24 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-class UsageError extends Error {}
-
+ignoreClosedPipes()
+// Whatever the command, the libpq password variables are never printed.
+addSecrets([process.env.PGPASSWORD, process.env.PGSSLPASSWORD])
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: Error & { code?: string }) => {
+  (code) => finish(code),
+  (err: unknown) => {
+    const message = (err instanceof Error ? err.message : String(err)).replace(/^pg-pool-guard: /, '')
+    const code = codeOf(err)
     if (err instanceof UsageError) {
-      process.stderr.write(`pg-pool-guard: ${err.message}\n\n${USAGE}`)
-      process.exit(2)
+      printError(`pg-pool-guard: ${message} [${code}]\n\n${USAGE}`)
+    } else if (err instanceof CliError) {
+      printError(`pg-pool-guard: ${message} [${code}]`)
+    } else {
+      // A foreign error's own code (ECONNREFUSED, a SQLSTATE) stays in the message; the bracket is ours.
+      const own = (err as { code?: unknown } | null)?.code
+      const detail = typeof own === 'string' && own !== code ? ` (${own})` : ''
+      printError(`pg-pool-guard: cannot run: ${message}${detail} [${code}]`)
     }
-    process.stderr.write(`pg-pool-guard: cannot run: ${err.message.replace(/^pg-pool-guard: /, '')}${err.code ? ` [${err.code}]` : ''}\n`)
-    process.exit(1)
+    finish(err instanceof CliError ? err.exitCode : 1)
   }
 )

@@ -6,6 +6,7 @@
  * The table is read twice, a second apart (or continuously with --watch): a stall is a change over time.
  */
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs'
+import { basename } from 'node:path'
 import { classify, type SocketInput, type SocketMemory, type Verdict } from '../guard/classifier'
 import { sampleFromRow } from '../guard/sample'
 import { normalizeAddress, type TcpRow } from '../kernel/proc-net-tcp'
@@ -13,6 +14,10 @@ import { readTcpTable } from '../kernel/reader'
 import { GUARD_DEFAULTS } from '../options'
 import { tcpStateName } from '../socket/tcp-info'
 import { Regions } from '../topology/regions'
+import { ErrorCodes } from '../errors'
+import { CliError, CliErrorCodes, UsageError } from './errors'
+import { parseJsonText, readInputFile } from './input'
+import { print } from './output'
 
 const TIMERS = ['-', 'retransmit', 'keepalive', 'time-wait', 'zero-window']
 
@@ -62,12 +67,7 @@ export function socketOwners(): { owners: Map<number, { pid: number; command: st
       unreadable++
       continue
     }
-    let command: string | null = null
-    try {
-      command = readFileSync(`/proc/${pid}/comm`, 'utf8').trim()
-    } catch {
-      // gone
-    }
+    const command = processName(pid)
     for (const fd of fds) {
       try {
         const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))
@@ -78,6 +78,41 @@ export function socketOwners(): { owners: Map<number, { pid: number; command: st
     }
   }
   return { owners, unreadable }
+}
+
+/**
+ * A process's command name: the base name of argv[0] (from /proc/PID/cmdline), else of /proc/PID/exe,
+ * else /proc/PID/comm. Not comm first: it is the name of the main *thread*, which Node 24 renames to
+ * "MainThread" and Node 26 to "node-MainThread". Only argv[0]: the other arguments may hold a connection
+ * string with a password.
+ */
+export function processName(pid: number, proc = '/proc'): string | null {
+  const clean = (s: string): string | null => {
+    const name = basename(s.trim()).replace(/^-/, '') // a login shell's argv[0] is "-bash"
+    return name === '' ? null : name
+  }
+  // comm is a name already, not a path: kernel threads are called "kworker/0:1".
+  const asIs = (s: string): string | null => (s.trim() === '' ? null : s.trim())
+  try {
+    const cmdline = readFileSync(`${proc}/${pid}/cmdline`, 'utf8')
+    // A process that set its title (process.title, setproctitle) may have one string with spaces.
+    const argv0 = cmdline.split('\0')[0]
+    const name = clean(cmdline.includes('\0') ? argv0 : argv0.split(' ')[0])
+    if (name) return name
+  } catch {
+    // gone, or not ours to read
+  }
+  try {
+    const name = clean(readlinkSync(`${proc}/${pid}/exe`).replace(/ \(deleted\)$/, ''))
+    if (name) return name
+  } catch {
+    // a kernel thread, or not ours
+  }
+  try {
+    return asIs(readFileSync(`${proc}/${pid}/comm`, 'utf8'))
+  } catch {
+    return null
+  }
 }
 
 /** One classification pass over PostgreSQL sockets: the guard's classifier, fed /proc rows. */
@@ -163,23 +198,39 @@ export async function scanCommand(args: string[]): Promise<number> {
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--port') {
       const p = Number(args[++i])
-      if (!Number.isInteger(p) || p < 1 || p > 65535) throw new Error(`--port needs a port number, got ${args[i]}`)
+      if (!Number.isInteger(p) || p < 1 || p > 65535) throw new UsageError(`--port needs a port number, got ${args[i] ?? 'nothing'}`)
       ports.push(p)
     } else if (args[i] === '--regions') {
       const file = args[++i]
-      regions = new Regions(JSON.parse(readFileSync(file, 'utf8')) as Record<string, string[]>)
+      if (file === undefined) throw new UsageError('--regions needs a JSON file')
+      regions = loadRegions(file)
     } else if (!['--json', '--watch'].includes(args[i])) {
-      throw new Error(`scan: unknown argument ${args[i]}`)
+      throw new UsageError(`scan: unknown argument ${args[i]}`)
     }
   }
   const options = { ports: ports.length ? ports : [5432], regions }
   for (;;) {
     const res = await scan(options)
-    if (json) console.log(JSON.stringify(res, null, 2))
+    if (json) print(JSON.stringify(res, null, 2))
     else {
       if (watch) process.stdout.write('\x1b[2J\x1b[H')
-      console.log(formatScan(res))
+      print(formatScan(res))
     }
     if (!watch) return res.rows.some((r) => r.verdict !== null) || res.dualRegion.length > 0 ? 1 : 0
+  }
+}
+
+/** The --regions file: the same map as guard.regions, `{ "eu-west-1": ["10.1.0.0/16", "db-eu"] }`. */
+function loadRegions(file: string): Regions {
+  const map = parseJsonText(readInputFile(file, 'scan: the regions file'), `scan: ${file}`)
+  if (typeof map !== 'object' || map === null || Array.isArray(map)) {
+    throw new CliError(CliErrorCodes.INPUT_INVALID_JSON, `scan: ${file} holds JSON but not an object of region -> hosts and CIDRs`)
+  }
+  try {
+    return new Regions(map as Record<string, string[]>)
+  } catch (err) {
+    const e = err as Error & { code?: string }
+    if (e.code !== ErrorCodes.CONFIG_INVALID) throw new CliError(CliErrorCodes.INPUT_INVALID_JSON, `scan: ${file}: ${e.message.replace(/^pg-pool-guard: /, '')}`)
+    throw new CliError(ErrorCodes.CONFIG_INVALID, `scan: ${file}: ${e.message.replace(/^pg-pool-guard: /, '')}`, 2)
   }
 }

