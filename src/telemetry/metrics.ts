@@ -6,6 +6,10 @@
  *
  * Instruments are created once per meter and shared; each pool adds its own batch observable callback,
  * removed when the pool ends.
+ *
+ * Without an explicit meterProvider a pool binds lazily: if the global MeterProvider is still the no-op
+ * when the pool is created (an SDK started after the import that created the pool), maybeBind() re-checks
+ * on the guard's pass, and the pool starts reporting once an SDK has registered.
  */
 import type { Attributes, Counter, Histogram, Meter, MeterProvider, Observable, ObservableResult } from '@opentelemetry/api'
 import {
@@ -137,8 +141,7 @@ export class PoolMetrics {
   /** The global provider seen at the last check: while it is the same object nothing can have changed. */
   private seen: MeterProvider | undefined
   private bindListeners: (() => void)[] | undefined
-  /** Set when instrumentation-pg was found patching pg-pool at bind time (see instrumentationPgPatchesPools). */
-  beside: 'instrumentation-pg' | null = null
+  private besideWhat: 'instrumentation-pg' | null = null
   private ended = false
 
   constructor(
@@ -197,7 +200,7 @@ export class PoolMetrics {
     if (isNoop(a, meter)) return false
     this.meter = meter
     this.i = instruments(meter)
-    this.beside = besideInstrumentationPg(this.mode)
+    this.besideWhat = besideInstrumentationPg(this.mode)
     const o = this.i.observables
     const semconv = this.semconv
     const base = this.base
@@ -240,6 +243,11 @@ export class PoolMetrics {
     this.i.probes.add(0, { ...base, [ATTR_PROBE_OUTCOME]: 'alive' })
     this.i.probes.add(0, { ...base, [ATTR_PROBE_OUTCOME]: 'dead' })
     return true
+  }
+
+  /** Another library reporting the same pool metric names, found when this pool bound (see "Beside @opentelemetry/instrumentation-pg"). */
+  get beside(): 'instrumentation-pg' | null {
+    return this.besideWhat
   }
 
   /** False without @opentelemetry/api, without an SDK, or with metrics 'off'. */
