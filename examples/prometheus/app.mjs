@@ -13,7 +13,8 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus'
 const httpPort = Number(process.env.PORT ?? 3000)
 const metricsPort = Number(process.env.METRICS_PORT ?? 9464)
 
-// The SDK first: pools read the global MeterProvider when they are created.
+// The SDK first is simplest; a pool created before it also starts reporting, at its guard's next pass
+// (PoolMetrics.maybeBind), as happens when hoisted imports create pools before sdk.start().
 const sdk = new NodeSDK({ serviceName: 'orders-app', metricReaders: [new PrometheusExporter({ port: metricsPort })] })
 sdk.start()
 const { Pool } = await import('pg-pool-guard')

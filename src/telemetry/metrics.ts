@@ -6,6 +6,10 @@
  *
  * Instruments are created once per meter and shared; each pool adds its own batch observable callback,
  * removed when the pool ends.
+ *
+ * Without an explicit meterProvider a pool binds lazily: if the global MeterProvider is still the no-op
+ * when the pool is created (an SDK started after the import that created the pool), maybeBind() re-checks
+ * on the guard's pass, and the pool starts reporting once an SDK has registered.
  */
 import type { Attributes, Counter, Histogram, Meter, MeterProvider, Observable, ObservableResult } from '@opentelemetry/api'
 import {
@@ -108,13 +112,36 @@ export interface PoolView {
 
 export type MetricsMode = 'all' | 'guard-only' | 'off'
 
+/**
+ * The no-op meter's class, to tell "no SDK registered" from a real meter without allocating on every check.
+ * NoopMeterProvider hands out one shared NoopMeter instance, but comparing classes also covers an API copy
+ * that builds a fresh one.
+ */
+let noopMeterClass: unknown
+function isNoop(a: Api, meter: Meter): boolean {
+  noopMeterClass ??= a.createNoopMeter().constructor
+  return meter.constructor === noopMeterClass
+}
+
 /** Per-pool metrics recorder; every method is cheap and safe without an SDK. */
 export class PoolMetrics {
-  private readonly i: Instruments | undefined
+  private i: Instruments | undefined
   private readonly base: Attributes
-  private readonly meter: Meter | undefined
-  private readonly callback: ((r: import('@opentelemetry/api').BatchObservableResult) => void) | undefined
+  private meter: Meter | undefined
+  private callback: ((r: import('@opentelemetry/api').BatchObservableResult) => void) | undefined
   private readonly semconv: boolean
+  private readonly mode: MetricsMode
+  private readonly view: () => PoolView
+  /**
+   * Set while this pool waits for an SDK: no explicit meterProvider was given and the global one was still
+   * the no-op. With hoisted ESM imports a pool is often created before the SDK's start() registers the
+   * global MeterProvider; checking once at construction would leave such a pool silent for good.
+   */
+  private waitingApi: Api | undefined
+  /** The global provider seen at the last check: while it is the same object nothing can have changed. */
+  private seen: MeterProvider | undefined
+  private bindListeners: (() => void)[] | undefined
+  private besideWhat: 'instrumentation-pg' | null = null
   private ended = false
 
   constructor(
@@ -124,18 +151,60 @@ export class PoolMetrics {
     view: () => PoolView
   ) {
     this.base = { [ATTR_POOL_NAME]: poolName }
+    this.mode = mode
     this.semconv = mode === 'all'
+    this.view = view
     const a = mode === 'off' ? null : loadApi()
     if (!a) return
-    const meter = (provider ?? a.metrics.getMeterProvider()).getMeter('pg-pool-guard', VERSION)
+    // An explicit provider is taken as given, even a no-op one: the caller chose it.
+    if (provider) this.bind(a, provider)
+    else {
+      this.waitingApi = a
+      this.maybeBind()
+    }
+  }
+
+  /**
+   * Starts reporting if an SDK registered a global MeterProvider since the last check; true when this pool
+   * reports. Meant for the guard's once-a-second tick (and called from pass(), createTime() and probe()):
+   * while nothing changed it is one global read and one identity comparison, no allocation.
+   */
+  maybeBind(): boolean {
+    if (this.i !== undefined) return true
+    const a = this.waitingApi
+    if (a === undefined || this.ended) return false
+    const p = a.metrics.getMeterProvider()
+    if (p === this.seen) return false
+    this.seen = p
+    if (!this.bind(a, p)) return false
+    this.waitingApi = undefined
+    const listeners = this.bindListeners
+    this.bindListeners = undefined
+    if (listeners) for (const fn of listeners) fn()
+    return true
+  }
+
+  /**
+   * Calls fn once when this pool starts reporting after construction (a lazily bound SDK), so a caller that
+   * keeps per-checkout hooks off while inactive can install them then. Never called if already active.
+   */
+  onBind(fn: () => void): void {
+    if (this.i !== undefined || this.waitingApi === undefined) return
+    ;(this.bindListeners ??= []).push(fn)
+  }
+
+  private bind(a: Api, provider: MeterProvider): boolean {
+    const meter = provider.getMeter('pg-pool-guard', VERSION)
     // No SDK registered: the API hands out a no-op meter. Record nothing then, not even no-op calls:
     // the per-query hooks (wait and use time) stay off the hot path.
-    if (meter.constructor === a.createNoopMeter().constructor) return
+    if (isNoop(a, meter)) return false
     this.meter = meter
-    this.i = instruments(this.meter)
+    this.i = instruments(meter)
+    this.besideWhat = besideInstrumentationPg(this.mode)
     const o = this.i.observables
     const semconv = this.semconv
     const base = this.base
+    const view = this.view
     const zero: PoolView = { idle: 0, used: 0, max: 0, idleMin: 0, idleMax: 0, pending: 0, sockets: [], foreignSockets: 0, regions: 0, writableHosts: 0 }
     this.callback = (r) => {
       // An ended pool reports zeros once (a cumulative SDK would otherwise keep showing its last values), then leaves.
@@ -166,13 +235,19 @@ export class PoolMetrics {
       r.observe(o[GUARD.regions.name], v.regions, base)
       r.observe(o[GUARD.writableHosts.name], v.writableHosts, base)
     }
-    this.meter.addBatchObservableCallback(this.callback, Object.values(o))
+    meter.addBatchObservableCallback(this.callback, Object.values(o))
     // Series known in advance start at 0, so dashboards and alerts have data before the first event.
     if (this.semconv) this.i.timeouts.add(0, base)
     this.i.retransmits.add(0, base)
     this.i.keepaliveProbes.add(0, base)
     this.i.probes.add(0, { ...base, [ATTR_PROBE_OUTCOME]: 'alive' })
     this.i.probes.add(0, { ...base, [ATTR_PROBE_OUTCOME]: 'dead' })
+    return true
+  }
+
+  /** Another library reporting the same pool metric names, found when this pool bound (see "Beside @opentelemetry/instrumentation-pg"). */
+  get beside(): 'instrumentation-pg' | null {
+    return this.besideWhat
   }
 
   /** False without @opentelemetry/api, without an SDK, or with metrics 'off'. */
@@ -185,6 +260,7 @@ export class PoolMetrics {
   }
 
   createTime(ms: number): void {
+    if (this.i === undefined) this.maybeBind()
     if (this.semconv) this.i?.createTime.record(ms / 1000, this.base)
   }
 
@@ -207,24 +283,104 @@ export class PoolMetrics {
   }
 
   pass(ms: number, retransmits: number, probes: number): void {
-    if (!this.i) return
-    this.i.passDuration.record(ms / 1000, this.base)
-    if (retransmits > 0) this.i.retransmits.add(retransmits, this.base)
-    if (probes > 0) this.i.keepaliveProbes.add(probes, this.base)
+    if (this.i === undefined) this.maybeBind()
+    const i = this.i
+    if (i === undefined) return
+    i.passDuration.record(ms / 1000, this.base)
+    if (retransmits > 0) i.retransmits.add(retransmits, this.base)
+    if (probes > 0) i.keepaliveProbes.add(probes, this.base)
   }
 
   probe(alive: boolean): void {
+    if (this.i === undefined) this.maybeBind()
     this.i?.probes.add(1, { ...this.base, [ATTR_PROBE_OUTCOME]: alive ? 'alive' : 'dead' })
   }
 
   /** The pool ended: the next collection reports zeros, then this pool's callback is removed. */
   close(): void {
     this.ended = true
+    this.waitingApi = undefined
+    this.bindListeners = undefined
   }
 
   private unregister(): void {
     if (this.meter && this.callback && this.i) this.meter.removeBatchObservableCallback(this.callback, Object.values(this.i.observables))
   }
+}
+
+/**
+ * Beside @opentelemetry/instrumentation-pg. Its pg-pool patch reports db.client.connection.count,
+ * .pending_requests and .max under the same names as ours, from one counter shared by every pool in the
+ * process, so its numbers are wrong as soon as there are two pools (opentelemetry-js-contrib #3354). With
+ * the Prometheus exporter 0.223 (the newest for Node 20) the two scopes' same-named metrics come out as two
+ * HELP lines and Prometheus rejects the whole page; 0.301 merges them into one family, and the page is valid
+ * but each pool has two series, one of them wrong.
+ *
+ * What the default ('all') does: keep reporting ours and warn once with the fix (drop instrumentation-pg's
+ * pool metrics with INSTRUMENTATION_PG_POOL_VIEW). Not the alternatives, because:
+ * - stepping aside (emitting guard-only on detection) trades right per-pool numbers for wrong ones, and
+ *   which set you get would then depend on load order; there is no way to opt back in once its are dropped;
+ * - renaming ours off the semantic-convention names breaks every semconv dashboard and alert, for a fault
+ *   of older exporters that 0.301 no longer has;
+ * - a View can only be set where the MeterProvider is built, which is the application's code, not ours.
+ * 'guard-only' is honoured (the user chose it) but warns too: it leaves the shared, wrong-with-two-pools
+ * counts as the only ones.
+ *
+ * Detected, when a pool's metrics bind, by pg-pool's prototype.connect being shimmer-wrapped by
+ * instrumentation-pg (its wrapper starts the "pg-pool.connect" span). A registration after pg was loaded
+ * patches nothing, so there is nothing to find then either.
+ */
+export const WARN_INSTRUMENTATION_PG = 'PGG_METRICS_INSTRUMENTATION_PG'
+
+/**
+ * A View (sdk-metrics ViewOptions) dropping instrumentation-pg's pool metrics, leaving its
+ * db.client.operation.duration and ours. `type: 1` is AggregationType.DROP, the same value in sdk-metrics
+ * 2.x and 3.x; spelled out so this module needs no SDK.
+ *   new MeterProvider({ views: [INSTRUMENTATION_PG_POOL_VIEW], readers: [...] })
+ */
+export const INSTRUMENTATION_PG_POOL_VIEW = {
+  meterName: '@opentelemetry/instrumentation-pg',
+  instrumentName: 'db.client.connection.*',
+  aggregation: { type: 1 as const },
+} as const
+
+const VIEW_TEXT =
+  "{ meterName: '@opentelemetry/instrumentation-pg', instrumentName: 'db.client.connection.*', aggregation: { type: AggregationType.DROP } }"
+const warned = new Set<string>()
+
+function warnOnce(key: string, message: string): void {
+  if (warned.has(key)) return
+  warned.add(key)
+  process.emitWarning(`pg-pool-guard: ${message}`, { code: WARN_INSTRUMENTATION_PG })
+}
+
+/** True when some loaded copy of pg-pool has its connect wrapped by @opentelemetry/instrumentation-pg. */
+export function instrumentationPgPatchesPools(): boolean {
+  const cache = typeof require === 'function' ? require.cache : undefined
+  if (!cache) return false
+  for (const path in cache) {
+    if (!/[\\/]pg-pool[\\/]index\.js$/.test(path)) continue
+    const exp = cache[path]?.exports as { prototype?: { connect?: unknown } } | undefined
+    const connect = exp?.prototype?.connect as ((...args: unknown[]) => unknown) & { __wrapped?: boolean } | undefined
+    if (typeof connect === 'function' && connect.__wrapped === true && Function.prototype.toString.call(connect).includes('pg-pool.connect')) return true
+  }
+  return false
+}
+
+function besideInstrumentationPg(mode: MetricsMode): 'instrumentation-pg' | null {
+  if (!instrumentationPgPatchesPools()) return null
+  if (mode === 'all') {
+    warnOnce('all',
+      '@opentelemetry/instrumentation-pg also reports db.client.connection.count, .pending_requests and .max, from one counter shared by ' +
+        'every pool (wrong with two pools, opentelemetry-js-contrib #3354); with @opentelemetry/exporter-prometheus 0.223 and older the ' +
+        'page then has two HELP lines per name and Prometheus rejects it. Drop its pool metrics with a View on your MeterProvider: ' +
+        VIEW_TEXT + ' (pg-pool-guard reports them per pool).')
+  } else if (mode === 'guard-only') {
+    warnOnce('guard-only',
+      "metrics 'guard-only' leaves db.client.connection.* to @opentelemetry/instrumentation-pg, whose counts are shared by every pool " +
+        "(wrong with two pools, opentelemetry-js-contrib #3354). Prefer the default 'all' and drop its pool metrics with a View: " + VIEW_TEXT)
+  }
+  return 'instrumentation-pg'
 }
 
 /** Pool names in use in this process, to keep each one unique (a second pool to the same target gets "#2"). */

@@ -10,7 +10,7 @@ import { ATTR_POOL_NAME, ATTR_STATE, GUARD, SEMCONV } from '../../src/telemetry/
 import { events, until, useCluster } from '../helpers'
 import { DataPointType, meterProvider } from '../metrics'
 
-const cluster = useCluster({ primaryHost: '127.0.0.57' })
+const cluster = useCluster({ primaryHost: '127.0.7.1' })
 
 describe('OpenTelemetry metrics', () => {
   it('db.client.connection.* per pool: two pools holding 3 and 1 clients report 3 and 1 used', async () => {

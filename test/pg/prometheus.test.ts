@@ -32,7 +32,7 @@ function prometheusMissing(): string | undefined {
 }
 
 const skip = prometheusMissing()
-const cluster = useCluster({ standby: true, primaryHost: '127.0.0.75', standbyHost: '127.0.0.76' })
+const cluster = useCluster({ standby: true, primaryHost: '127.0.7.5', standbyHost: '127.0.7.6' })
 const children: ChildProcess[] = []
 const dirs: string[] = []
 let fault: KernelFault | undefined
