@@ -2,7 +2,7 @@
 // classifier cares about, for test/fixtures/. Needs root (iptables). Run: node --import tsx scripts/capture-fixtures.ts
 import net from 'node:net'
 import { readFileSync } from 'node:fs'
-import { loadSockopt, IPPROTO_TCP, TCP_KEEPIDLE, TCP_KEEPINTVL, SOL_SOCKET, SO_KEEPALIVE } from '../src/socket/ffi'
+import { loadSockopt, IPPROTO_TCP, TCP_KEEPIDLE, TCP_KEEPINTVL, SOL_SOCKET, SO_KEEPALIVE } from '../src/kernel/ffi'
 import { blackhole } from '../src/testing/kernel-faults'
 import { socketInode } from '../src/guard/registry'
 

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs'
 import { isIP } from 'node:net'
-import { parseConnectionString } from '../pool/pg-adapter'
+import { parseConnectionString } from '../pg/adapter'
 import { parseHosts } from '../topology/hosts'
 import { CliError, CliErrorCodes, UsageError } from './errors'
 import { parseJsonText, readInputFile } from './input'

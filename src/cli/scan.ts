@@ -7,12 +7,12 @@
  */
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs'
 import { basename } from 'node:path'
-import { classify, type SocketInput, type SocketMemory, type Verdict } from '../guard/classifier'
-import { sampleFromRow } from '../guard/sample'
+import { classify, type SocketInput, type SocketMemory, type Verdict } from '../judge/kernel-rules'
+import { sampleFromRow } from '../kernel/sample'
 import { normalizeAddress, type TcpRow } from '../kernel/proc-net-tcp'
-import { readTcpTable } from '../kernel/reader'
+import { fdInode, readTcpTable } from '../kernel/reader'
 import { GUARD_DEFAULTS } from '../options'
-import { tcpStateName } from '../socket/tcp-info'
+import { tcpStateName } from '../kernel/tcp-info'
 import { Regions } from '../topology/regions'
 import { ErrorCodes } from '../errors'
 import { CliError, CliErrorCodes, UsageError } from './errors'
@@ -69,12 +69,8 @@ export function socketOwners(): { owners: Map<number, { pid: number; command: st
     }
     const command = processName(pid)
     for (const fd of fds) {
-      try {
-        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))
-        if (m && !owners.has(Number(m[1]))) owners.set(Number(m[1]), { pid, command })
-      } catch {
-        // closed meanwhile
-      }
+      const inode = fdInode(pid, fd) // null: closed meanwhile, or not a socket
+      if (inode !== null && !owners.has(inode)) owners.set(inode, { pid, command })
     }
   }
   return { owners, unreadable }
@@ -120,6 +116,7 @@ export function classifyRows(rows: TcpRow[], memory: Map<number, SocketMemory>, 
   const sockets: SocketInput[] = rows.map((r) => ({
     id: r.inode,
     endpoint: `${normalizeAddress(r.remoteAddress)}:${r.remotePort}`,
+    hostKey: `${normalizeAddress(r.remoteAddress)}:${r.remotePort}`,
     inUse: r.txQueue > 0,
     queryInFlight: false,
     sample: sampleFromRow(r),

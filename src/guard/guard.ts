@@ -65,6 +65,7 @@ export class Guard extends EventEmitter<GuardEvents> {
   private readonly metrics: PoolMetrics
   private readonly passStats = { passes: 0, passMs: 0, procScans: 0, procScanMs: 0 }
   private readonly leave: () => void
+  private readonly releaseName: () => void
   private stopped = false
 
   constructor(pool: PgPool, options?: GuardOptions, attachment: Attachment = {}, kernel: KernelPort = defaultKernel()) {
@@ -79,6 +80,7 @@ export class Guard extends EventEmitter<GuardEvents> {
     const targetSessionAttrs = options?.targetSessionAttrs ?? parsed.targetSessionAttrs ?? 'any'
     const named = uniquePoolName(o.poolName ?? defaultPoolName(hosts, poolOptions))
     this.poolName = named.name
+    this.releaseName = named.release
     this.metrics = new PoolMetrics(this.poolName, o.metrics, o.meterProvider as MeterProvider | null, () => this.metricsView())
     const regions = new Regions(o.regions)
     const singleRegion = o.singleRegion ?? (regions.configured && (targetSessionAttrs === 'read-write' || targetSessionAttrs === 'primary'))
@@ -122,6 +124,7 @@ export class Guard extends EventEmitter<GuardEvents> {
     })
     this.scheduler = new Scheduler({
       registry: this.registry, kernel, options: o, topology: this.topo, singleRegion, evictor, probes,
+      beforeTick: () => this.metrics.maybeBind(), // an SDK registered after this pool: report from now on
       onPass: (report) => {
         this.metrics.pass(report.durationMs, report.retransmits, report.probes)
         this.passStats.passes++
@@ -145,22 +148,25 @@ export class Guard extends EventEmitter<GuardEvents> {
     const hooks: adapter.PoolHooks = {
       ...connectPlanner({ baseOptions: poolOptions, topology: this.topo, hosts, targetSessionAttrs, lookup: o.lookup, singleRegion, queryRole }),
       clientCreated: (client, attempt) => lifecycle.created(client, (attempt as Attempt | undefined) ?? null),
-      // Wrapping pool.connect costs a closure per checkout: only when something reads what it records.
-      connectCalled: this.metrics.active || o.leakDetectionThresholdMs > 0
-        ? () => ({ at: performance.now(), stack: o.leakDetectionThresholdMs > 0 ? new Error('acquired here').stack ?? '' : null })
-        : undefined,
-      clientYielded: (client, tag) => {
-        const t = tag as { at: number; stack: string | null }
-        this.metrics.waitTime(performance.now() - t.at)
-        const rec = this.registry.get(client)
-        if (rec) this.registry.noteAcquiredStack(rec, t.stack)
-      },
       connectFailed: (err) => {
         if (adapter.isPoolTimeout(err)) this.metrics.timeout()
       },
       lifetimeSeconds: (configured) => configured * (1 - o.maxLifetimeJitter * Math.random()),
       ending: () => this.ending(),
     }
+    // The per-checkout hook costs a closure per checkout: only while something reads what it records
+    // (metrics bound to an SDK, now or later; leak detection).
+    const checkoutHook = (): void => {
+      hooks.connectCalled = () => ({ at: performance.now(), stack: o.leakDetectionThresholdMs > 0 ? new Error('acquired here').stack ?? '' : null })
+      hooks.clientYielded = (client, tag) => {
+        const t = tag as { at: number; stack: string | null }
+        this.metrics.waitTime(performance.now() - t.at)
+        const rec = this.registry.get(client)
+        if (rec) this.registry.noteAcquiredStack(rec, t.stack)
+      }
+    }
+    if (this.metrics.active || o.leakDetectionThresholdMs > 0) checkoutHook()
+    else this.metrics.onBind(checkoutHook)
     if (attachment.binding) attachment.binding.hooks = hooks
     else adapter.patchPool(pool, hooks)
     lifecycle.listen()
@@ -215,7 +221,7 @@ export class Guard extends EventEmitter<GuardEvents> {
    * /proc/net/tcp: fd identity, vanished sockets and the process-wide view (foreignSockets()).
    */
   check({ crossCheck = false }: { crossCheck?: boolean } = {}): void {
-    this.scheduler.tick(Date.now(), { proc: crossCheck })
+    this.scheduler.tick(Date.now(), { pass: true, proc: crossCheck })
   }
 
   /** A summary: the guard holds the pool and its clients, whose options may carry credentials. */
@@ -233,6 +239,7 @@ export class Guard extends EventEmitter<GuardEvents> {
     this.registry.stop()
     this.metrics.close()
     this.leave()
+    this.releaseName()
   }
 
   /** pool.end() was called: no new work, but keep judging until the last client is gone. */

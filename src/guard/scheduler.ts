@@ -39,6 +39,8 @@ export interface SchedulerDeps {
   singleRegion: boolean
   evictor: Evictor
   probes: Probes
+  /** Runs at the start of every timer tick (cheap checks that need a clock, e.g. binding metrics late). */
+  beforeTick?(): void
   onPass(report: PassReport): void
 }
 
@@ -56,6 +58,7 @@ export class Scheduler {
   private procRowsByTuple: Map<string, TcpRow> | null = null
   private seenTopology = -1
   private seenRegistry = -1
+  private seenObservations = 0
   private timer: NodeJS.Timeout | undefined
   private ticking = false
   private woken = false
@@ -69,7 +72,10 @@ export class Scheduler {
 
   start(): void {
     if (this.d.options.checkIntervalMs === 0) return
-    this.timer = setInterval(() => this.tick(), this.d.options.checkIntervalMs)
+    this.timer = setInterval(() => {
+      this.d.beforeTick?.()
+      this.tick()
+    }, this.d.options.checkIntervalMs)
     this.timer.unref()
   }
 
@@ -91,12 +97,15 @@ export class Scheduler {
       this.woken = false
       const force = this.wakeKernel
       this.wakeKernel = false
-      this.tick(Date.now(), { pass: force })
+      this.tick(Date.now(), force ? { pass: true } : { kernel: false })
     })
   }
 
-  /** One tick; `proc: true` forces the /proc cross-check regardless of cadence and budget. */
-  tick(now = Date.now(), force: { pass?: boolean; proc?: boolean } = {}): void {
+  /**
+   * One tick. `pass`: a kernel pass whatever the cadence; `proc`: the /proc cross-check whatever cadence and
+   * budget; `kernel: false`: the topology part only (a wake-up for changed host facts).
+   */
+  tick(now = Date.now(), force: { pass?: boolean; proc?: boolean; kernel?: boolean } = {}): void {
     if (this.stopped) return
     if (this.ticking) return this.wake(force.pass)
     this.ticking = true
@@ -107,7 +116,7 @@ export class Scheduler {
     }
   }
 
-  private run(now: number, force: { pass?: boolean; proc?: boolean }): void {
+  private run(now: number, force: { pass?: boolean; proc?: boolean; kernel?: boolean }): void {
     const started = performance.now()
     const o = this.d.options
     const live = this.d.registry.records().filter((r) => (r.state === 'idle' || r.state === 'in-use') && r.verdict === null)
@@ -119,7 +128,9 @@ export class Scheduler {
     let cadenceInput = { now, inFlight: false, sampling: this.sampling, forcedPass: force.pass ?? false, forcedProc: force.proc ?? false }
     let readProc = false
     let procScanMs = 0
-    if (sockets.length === 0) {
+    if (force.kernel === false) {
+      // a topology wake-up: the kernel part keeps its own cadence
+    } else if (sockets.length === 0) {
       this.memory.clear()
       this.hosts = []
     } else {
@@ -178,16 +189,18 @@ export class Scheduler {
   private topologyFacts(live: ConnRecord[]): TopologyFacts | null {
     const t = this.d.topology
     const reg = this.d.registry
-    if (t.version === this.seenTopology && reg.version === this.seenRegistry) return null
+    if (t.version === this.seenTopology && reg.version === this.seenRegistry && t.observations === this.seenObservations) return null
+    const observed = t.observations !== this.seenObservations
     this.seenTopology = t.version
     this.seenRegistry = reg.version
-    if (live.length === 0 && !t.monitored) return null
+    this.seenObservations = t.observations
+    if (live.length === 0 && !observed) return null
     return {
       hosts: t.hosts,
       primary: t.primary,
       targetSessionAttrs: t.options.targetSessionAttrs,
       singleRegion: this.d.singleRegion,
-      fencing: t.monitored,
+      fencing: t.monitored && observed,
       sockets: live.map((r) => ({
         id: r.id, hostKey: `${r.configuredHost}:${r.configuredPort}`, ip: r.remoteAddress, role: r.serverRole, roleAt: r.serverRoleAt, region: r.region,
       })),

@@ -61,6 +61,12 @@ export class Topology extends EventEmitter<TopologyEvents> {
   primary: string | null = null
   /** Bumped on every change: the scheduler re-judges the topology only when it moved. */
   version = 0
+  /**
+   * Bumped when a monitor observed a host (role and timeline read together). Fencing is decided only
+   * then: a session's role report carries no timeline, and a promoted standby reported primary before its
+   * monitor read the new timeline would lose the tie to the old primary.
+   */
+  observations = 0
   private readonly monitors = new Map<string, HostMonitor>()
   private readonly timers = new Set<NodeJS.Timeout>()
   private stopped = false
@@ -179,6 +185,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
       h.down = `monitor: ${obs.error}`
     }
     if (obs.ip && !h.isName) h.region = this.options.regions.regionOf(h.spec.host, obs.ip)
+    this.observations++
     if (JSON.stringify([h.role, h.timeline, h.reachable, h.down, h.systemId]) !== before) this.changed(h)
   }
 

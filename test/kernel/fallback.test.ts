@@ -4,8 +4,10 @@
  */
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
-import { ConnectionEvictedError, ErrorCodes, Pool } from '../../src/index'
-import { _resetSockoptForTests } from '../../src/socket/ffi'
+import { ConnectionEvictedError, WarningCodes, Pool } from '../../src/index'
+import { _resetSockoptForTests } from '../../src/kernel/ffi'
+import { linuxKernel } from '../../src/kernel/linux'
+import { _setKernelForTests } from '../../src/kernel/port'
 import { blackhole, type KernelFault } from '../../src/testing/kernel-faults'
 import { captureWarnings, kernelSkip, useCluster } from '../helpers'
 
@@ -21,7 +23,7 @@ describe('kernel checks without the FFI (/proc/net/tcp rows)', { skip }, () => {
   it('in-flight queries to a blackholed host are still evicted with the coded error', async () => {
     const c = cluster.get()
     let pool: Pool | undefined
-    const warnings = await captureWarnings(ErrorCodes.FFI_UNAVAILABLE, async () => {
+    const warnings = await captureWarnings(WarningCodes.FFI_UNAVAILABLE, async () => {
       _resetSockoptForTests({ ok: false, reason: 'test: no FFI' })
       pool = new Pool({ ...c.config, max: 4 })
       await Promise.all(Array.from({ length: 4 }, () => pool!.query('SELECT 1')))
@@ -45,9 +47,12 @@ describe('kernel checks without the FFI (/proc/net/tcp rows)', { skip }, () => {
   it('sockets whose inode is unknown (no /proc/self/fd) are matched to their rows by 4-tuple', async () => {
     const c = cluster.get()
     _resetSockoptForTests({ ok: false, reason: 'test: no FFI' })
+    // A kernel whose /proc/self/fd links cannot be read: no socket gets an inode.
+    _setKernelForTests({ ...linuxKernel, inodeOf: () => null })
     const pool = new Pool({ ...c.config, max: 3 })
+    _setKernelForTests(undefined)
     await Promise.all(Array.from({ length: 3 }, () => pool.query('SELECT 1')))
-    for (const rec of pool.guard.registry.records()) rec.inode = null
+    assert.ok(pool.guard.snapshot().every((r) => r.inode === null), 'no inode known')
     pool.guard.check({ crossCheck: true })
     assert.ok(pool.guard.snapshot().every((r) => r.kernel?.source === 'proc' && r.kernel.stateName === 'ESTABLISHED'), 'rows found by 4-tuple')
     fault = await blackhole(c.primary.host, { port: c.port })

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import pg from 'pg'
-import { ErrorCodes, type LeakReport, Pool } from '../../src/index'
+import { WarningCodes, type LeakReport, Pool } from '../../src/index'
 import { captureWarnings, events, nextEvent, until, useCluster } from '../helpers'
 
 const cluster = useCluster({ primaryHost: '127.0.0.6' })
@@ -33,7 +33,7 @@ describe('housekeeping', () => {
   it('without a leak listener the report is a coded process warning', async () => {
     const pool = new Pool({ ...cluster.get().config, guard: { leakDetectionThresholdMs: 100 } })
     let client: pg.PoolClient | undefined
-    const warnings = await captureWarnings(ErrorCodes.LEAK_DETECTED, async () => {
+    const warnings = await captureWarnings(WarningCodes.LEAK_DETECTED, async () => {
       client = await pool.connect()
       await new Promise<void>((resolve) => process.once('warning', () => resolve()))
     })

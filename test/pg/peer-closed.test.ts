@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { ErrorCodes, type EvictionEvent, Pool } from '../../src/index'
+import { WarningCodes, type EvictionEvent, Pool } from '../../src/index'
 import { captureWarnings, events, useCluster } from '../helpers'
 
 const cluster = useCluster({ primaryHost: '127.0.0.24' })
@@ -30,7 +30,7 @@ describe('peer-closed connections', () => {
     const idlePids = pool.guard.snapshot().filter((r) => r.state === 'idle').map((r) => r.backendPid)
     const heldPid = pids.find((p) => !idlePids.includes(p))
     const removed = events(pool, 'remove', 2)
-    const warnings = await captureWarnings(ErrorCodes.IDLE_CLIENT_ERROR, async () => {
+    const warnings = await captureWarnings(WarningCodes.IDLE_CLIENT_ERROR, async () => {
       const sleeping = held.query('SELECT pg_sleep(10)').then(() => 'completed', (e: Error & { code?: string }) => e.code ?? e.message)
       await c.primary.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [pids])
       assert.equal(await sleeping, '57P01', 'admin_shutdown: the in-use query rejects with the server\'s error')

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test'
 import { Pool } from '../../src/index'
 import { normalizeAddress } from '../../src/kernel/proc-net-tcp'
 import { readTcpTable, socketInodesOf } from '../../src/kernel/reader'
-import { TcpState } from '../../src/socket/tcp-info'
+import { TcpState } from '../../src/kernel/tcp-info'
 import { useCluster } from '../helpers'
 
 const cluster = useCluster({ primaryHost: '127.0.0.5' })

@@ -6,10 +6,10 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import pg from 'pg'
-import { ErrorCodes, GUARD_DEFAULTS, Pool } from '../../src/index'
-import { _resetSockoptForTests } from '../../src/socket/ffi'
+import { WarningCodes, GUARD_DEFAULTS, Pool } from '../../src/index'
+import { _resetSockoptForTests } from '../../src/kernel/ffi'
 import { readSocketOptions } from '../../src/socket/harden'
-import { fdOf, rawSocketOf } from '../../src/pool/pg-adapter'
+import { fdOf, rawSocketOf } from '../../src/pg/adapter'
 import { captureWarnings, useCluster } from '../helpers'
 
 const cluster = useCluster({ primaryHost: '127.0.0.4', tls: true, ipv6: true })
@@ -87,7 +87,7 @@ describe('socket hardening (getsockopt read-back)', () => {
   it('without the FFI: keepalive idle still set through Node, and one coded warning says what is not', async () => {
     _resetSockoptForTests({ ok: false, reason: 'test: koffi disabled' })
     let pools: Pool[] = []
-    const warnings = await captureWarnings(ErrorCodes.FFI_UNAVAILABLE, async () => {
+    const warnings = await captureWarnings(WarningCodes.FFI_UNAVAILABLE, async () => {
       pools = [new Pool(cluster.get().config), new Pool(cluster.get().config)]
       for (const p of pools) await p.query('SELECT 1')
     })

@@ -4,10 +4,10 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { type ClassifierOptions, classify, type ProbeResult, rtoElapsedMs, type SocketInput, type SocketMemory } from '../../src/guard/classifier'
-import { type KernelSample, sampleFromRow, sampleFromTcpInfo } from '../../src/guard/sample'
+import { type ClassifierOptions, classify, type ProbeResult, rtoElapsedMs, type SocketInput, type SocketMemory } from '../../src/judge/kernel-rules'
+import { type KernelSample, sampleFromRow, sampleFromTcpInfo } from '../../src/kernel/sample'
 import { parseLine } from '../../src/kernel/proc-net-tcp'
-import { parseTcpInfo } from '../../src/socket/tcp-info'
+import { parseTcpInfo } from '../../src/kernel/tcp-info'
 import { CAPTURED } from '../fixtures/captured'
 import { ESTABLISHED_IDLE } from '../fixtures/tcp-info'
 
@@ -27,7 +27,7 @@ const progressing = (o: Partial<KernelSample> = {}): KernelSample => ({ ...info(
 
 let nextId = 1
 const sock = (endpoint: string, sample: KernelSample | undefined, o: Partial<SocketInput> = {}): SocketInput => ({
-  id: nextId++, endpoint, inUse: true, queryInFlight: true, sample, gone: null, ...o,
+  id: nextId++, endpoint, hostKey: endpoint, inUse: true, queryInFlight: true, sample, gone: null, ...o,
 })
 
 function run(sockets: SocketInput[], now = 100_000, memory = new Map<number, SocketMemory>(), probes = new Map<string, ProbeResult>()) {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { formatIpv6, normalizeAddress, parseLine, parseProcNetTcp, TimerKind } from '../../src/kernel/proc-net-tcp'
 import { readTcpTable } from '../../src/kernel/reader'
-import { TcpState } from '../../src/socket/tcp-info'
+import { TcpState } from '../../src/kernel/tcp-info'
 import { CAPTURED } from '../fixtures/captured'
 
 const HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode'

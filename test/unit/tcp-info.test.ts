@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { parseTcpInfo, TcpState, tcpStateName } from '../../src/socket/tcp-info'
+import { parseTcpInfo, TcpState, tcpStateName } from '../../src/kernel/tcp-info'
 import { ESTABLISHED_IDLE } from '../fixtures/tcp-info'
 
 describe('parseTcpInfo (captured struct tcp_info)', () => {

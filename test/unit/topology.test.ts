@@ -4,7 +4,8 @@ import { describe, it } from 'node:test'
 import { ConfigError } from '../../src/errors'
 import { type HostSpec, parseHosts, planAttempts, type ServerRole, satisfies } from '../../src/topology/hosts'
 import { Regions } from '../../src/topology/regions'
-import { decideFencing, type HostState, topologyVerdicts } from '../../src/topology/topology'
+import { decideFencing, topologyVerdicts } from '../../src/judge/topology-rules'
+import type { HostState } from '../../src/topology/topology'
 
 const PRIMARY: ServerRole = { inHotStandby: false, readOnly: false }
 const STANDBY: ServerRole = { inHotStandby: true, readOnly: false }
