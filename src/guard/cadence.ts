@@ -6,12 +6,12 @@
  *
  * /proc/net/tcp costs tens of ms on a host with 20k sockets: it is read on its own interval, at once on
  * suspicion (or every second as the detector when TCP_INFO is unavailable), and never more often than a
- * budget of PROC_BUDGET of a core allows: a read that took X ms is not repeated for X / PROC_BUDGET ms.
+ * budget of 0.03 % of a core allows: a read that took X ms is not repeated for PROC_COST_MULTIPLE · X ms.
  */
 
 export const IDLE_EVERY_MS = 1000
-/** Fraction of one core the /proc reads may use: 0.03 %. */
-export const PROC_BUDGET = 0.0003
+/** A /proc read that took X ms waits this many times X before the next: 1/3000 = 0.03 % of a core. */
+export const PROC_COST_MULTIPLE = 3000
 
 export interface CadenceState {
   lastIdlePassAt: number
@@ -49,7 +49,7 @@ export function planPass(s: CadenceState, o: CadenceOptions, i: CadenceInput): {
     return { pass: false, readProc: false }
   }
   const sinceScan = i.now - s.lastProcScanAt
-  const budgetOk = sinceScan >= s.lastProcScanCostMs / PROC_BUDGET
+  const budgetOk = sinceScan >= s.lastProcScanCostMs * PROC_COST_MULTIPLE
   const fallbackEvery = i.inFlight || s.suspicion ? Math.min(1000, o.procScanIntervalMs || 1000) : o.procScanIntervalMs || 1000
   const due = i.sampling
     ? (o.procScanIntervalMs > 0 && sinceScan >= o.procScanIntervalMs) || (s.suspicion && sinceScan >= 1000)

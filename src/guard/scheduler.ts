@@ -139,11 +139,7 @@ export class Scheduler {
       const plan = planPass(this.cadence, o, cadenceInput)
       if (plan.pass) {
         readProc = plan.readProc
-        if (readProc) {
-          const t = performance.now()
-          this.scanProc(sockets)
-          procScanMs = performance.now() - t
-        }
+        if (readProc) procScanMs = this.scanProc(sockets)
         let retransmits = 0
         let probes = 0
         inputs = sockets.map((rec) => {
@@ -243,8 +239,8 @@ export class Scheduler {
     return { ...base, sample: undefined, gone: procFresh && rec.inode !== null ? 'its inode is not in /proc/net/tcp' : null }
   }
 
-  /** The slow cross-check: /proc/net/tcp{,6} by inode, fd identity, and the process-wide foreign sockets. */
-  private scanProc(recs: ConnRecord[]): void {
+  /** The slow cross-check: /proc/net/tcp{,6} by inode, fd identity, and the process-wide foreign sockets; returns its cost, ms. */
+  private scanProc(recs: ConnRecord[]): number {
     const k = this.d.kernel
     // Only this process's sockets matter here; filtering before rows are built keeps a 20k-socket host cheap.
     // A socket whose inode could not be read (no /proc/self/fd) is found by its 4-tuple instead.
@@ -261,6 +257,7 @@ export class Scheduler {
       }
     }
     this.foreign = foreignSockets(table.rows, mine)
+    return table.durationMs
   }
 }
 
