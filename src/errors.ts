@@ -16,6 +16,10 @@ export const ErrorCodes = {
   HOST_FENCED: 'PGG_HOST_FENCED',
   /** The server a connection reached does not satisfy targetSessionAttrs. */
   WRONG_ROLE: 'PGG_WRONG_ROLE',
+  /** A new connection was refused at once: every host it could go to is down (judged dead, or unreachable). */
+  HOST_DOWN: 'PGG_HOST_DOWN',
+  /** The pool ended while this caller was waiting for a client (pg-pool would leave it waiting for ever). */
+  POOL_ENDED: 'PGG_POOL_ENDED',
   /** guard() was given a pool that already has a guard. */
   ALREADY_GUARDED: 'PGG_ALREADY_GUARDED',
 } as const
@@ -93,6 +97,17 @@ export class HostFencedError extends PoolGuardError {
     readonly why: string
   ) {
     super(ErrorCodes.HOST_FENCED, `${host}:${port} is fenced: ${why}`)
+  }
+}
+
+/** A connect to a host the guard has judged down fails at once, instead of queueing behind the kernel's SYN backoff. */
+export class HostDownError extends PoolGuardError {
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    readonly why: string
+  ) {
+    super(ErrorCodes.HOST_DOWN, `${host}:${port} is down (${why}); new connections fail at once until it answers again`)
   }
 }
 

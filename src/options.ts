@@ -28,9 +28,12 @@ export interface GuardOptions {
   minRetransmits?: number
   /** A stalled socket is evicted after this long even while other sockets to its host progress. @default 30000 */
   stallHardLimitMs?: number
-  /** A query waiting this long with no data and no kernel evidence triggers a probe of its host. @default 2000 */
+  /** A query waiting this long with no data and no kernel evidence triggers a probe of its host. @default 1000 */
   probeAfterMs?: number
-  /** Deadline for a probe (new connection + SELECT 1). @default 1500 */
+  /**
+   * Deadline for a probe (new connection + SELECT 1), at least; a host whose logins take longer (a slow or
+   * distant link) gets 4 times its measured login time. @default 1500
+   */
   probeTimeoutMs?: number
   /** At most one probe per host per this interval (kernel suspicion may probe sooner, after stallMs). @default 5000 */
   probeIntervalMs?: number
@@ -66,6 +69,13 @@ export interface GuardOptions {
   topologyEvictInUse?: 'destroy' | 'release'
   /** With several hosts, one connection attempt may take this long before the next host is tried. @default 3000 */
   connectAttemptTimeoutMs?: number
+  /**
+   * With one host: a connection attempt (TCP, TLS, startup, authentication) may take this long, unless
+   * pg's own `connectionTimeoutMillis` is set (then that applies). pg has no default. @default 10000
+   */
+  connectTimeoutMs?: number
+  /** While a host is down, it is probed this often (a new connection + SELECT 1) to see it answer again. @default 500 */
+  recoveryIntervalMs?: number
   /** db.client.connection.pool.name. @default 'host:port/database' (hosts joined by ','; '#2' appended if taken) */
   poolName?: string | null
   /** Where metrics go. @default the global MeterProvider of @opentelemetry/api (a no-op until an SDK registers one) */
@@ -106,9 +116,10 @@ export interface MeterProviderLike {
  *   lossy link (whose other sockets still get ACKs) from being called dead.
  * - stallHardLimitMs 30 s: a single socket on a lossy link stuck this long has lost 8 transmissions in a row
  *   (see userTimeoutMs); evicting it is kinder than waiting for tcp_retries2's ~15 minutes.
- * - probeAfterMs 2 s, probeTimeoutMs 1.5 s, probeIntervalMs 5 s: a frozen server or a proxy that keeps ACKing
- *   is found ~3.5 s after a query stops getting data; a slow healthy query costs one cheap probe per host
- *   per 5 s. The 1.5 s deadline survives one lost SYN (its retransmission goes out after 1 s).
+ * - probeAfterMs 1 s, probeTimeoutMs 1.5 s, probeIntervalMs 5 s: a frozen server or a proxy that keeps ACKing
+ *   is found ~2.5 s after a query stops getting data; a slow healthy query costs one cheap probe per host
+ *   per 5 s. The 1.5 s deadline survives one lost SYN (its retransmission goes out after 1 s); a host whose
+ *   logins are slow (latency, SCRAM's four round trips) gets 4x its measured login time instead.
  * - graceMs 500 ms: pg itself handles a FIN or RST within milliseconds; the guard only steps in when it did not.
  * - topologyIntervalMs 500 ms: a promotion is seen within half a second (plus one round trip), so writes to the
  *   old primary stop well within the 1 s target; two cheap queries a second per host.
@@ -118,6 +129,11 @@ export interface MeterProviderLike {
  *   lockstep, and a kernel verdict re-resolves at once.
  * - topologyEvictInUse 'destroy': a write in flight on a fenced old primary is the write the bank lost; stopping
  *   it now is the point. 'release' lets read-mostly pools finish what they are doing.
+ * - connectTimeoutMs 10 s: pg waits forever for a connect by default (a silent host holds a SYN for minutes, a
+ *   lost startup packet holds the attempt until the server's authentication_timeout, 60 s) and the attempt
+ *   holds a pool slot meanwhile. 10 s covers a TLS + SCRAM login over a 500 ms-each-way link.
+ * - recoveryIntervalMs 500 ms: while a host is down new connections fail at once; a probe every half second
+ *   sees it answer again within ~0.5 s of the network healing (a probe whose SYN was dropped is not waited for).
  * - connectAttemptTimeoutMs 3 s: libpq has no default (connect_timeout) and a blackholed host holds a SYN for
  *   over two minutes; with another host to try, three seconds is plenty for a TCP + TLS + auth handshake.
  * - leakDetectionThresholdMs 0: off, as in HikariCP; capturing stacks on every acquire has a cost.
@@ -135,7 +151,7 @@ export const GUARD_DEFAULTS: ResolvedGuardOptions = {
   stallMs: 1_000,
   minRetransmits: 2,
   stallHardLimitMs: 30_000,
-  probeAfterMs: 2_000,
+  probeAfterMs: 1_000,
   probeTimeoutMs: 1_500,
   probeIntervalMs: 5_000,
   graceMs: 500,
@@ -151,6 +167,8 @@ export const GUARD_DEFAULTS: ResolvedGuardOptions = {
   singleRegion: null,
   topologyEvictInUse: 'destroy',
   connectAttemptTimeoutMs: 3_000,
+  connectTimeoutMs: 10_000,
+  recoveryIntervalMs: 500,
   poolName: null,
   meterProvider: null,
   metrics: 'all',
@@ -220,6 +238,8 @@ const CHECKS: Record<keyof ResolvedGuardOptions, Check> = {
   singleRegion: bool,
   topologyEvictInUse: oneOf(['destroy', 'release']),
   connectAttemptTimeoutMs: positiveInteger,
+  connectTimeoutMs: positiveInteger,
+  recoveryIntervalMs: positiveInteger,
   poolName: (name, v) => {
     if (v !== null && (typeof v !== 'string' || v === '')) throw new ConfigError(`guard.${name} must be a non-empty string`)
   },

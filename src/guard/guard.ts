@@ -34,6 +34,9 @@ import { Scheduler } from './scheduler'
 
 export type { EvictionEvent, LeakReport }
 
+/** A probe's deadline is at least this many times the host's measured login time (SCRAM is ~4 round trips). */
+const PROBE_LOGIN_MULTIPLE = 4
+
 /** The topology as the guard sees it: which host is primary, and each host's state. */
 export interface TopologySnapshot {
   primary: string | null
@@ -66,6 +69,9 @@ export class Guard extends EventEmitter<GuardEvents> {
   private readonly passStats = { passes: 0, passMs: 0, procScans: 0, procScanMs: 0 }
   private readonly leave: () => void
   private readonly releaseName: () => void
+  /** Per configured host:port, how long logins take here (EWMA, ms): probe deadlines follow it. */
+  private readonly loginMs = new Map<string, number>()
+  private endingPool = false
   private stopped = false
 
   constructor(pool: PgPool, options?: GuardOptions, attachment: Attachment = {}, kernel: KernelPort = defaultKernel()) {
@@ -99,10 +105,13 @@ export class Guard extends EventEmitter<GuardEvents> {
           ...(o.lookup && poolOptions.stream === undefined ? { stream: adapter.lookupStream(o.lookup) } : {}),
         }),
     })
-    const multiHost = hosts.length > 1
+    // A connect has a deadline: per attempt with several hosts (the next one gets its turn), else ours
+    // unless pg-pool's own connectionTimeoutMillis is set.
+    const pgConnectTimeout = Number((poolOptions as { connectionTimeoutMillis?: unknown }).connectionTimeoutMillis) || 0
+    const connectDeadlineMs = hosts.length > 1 ? o.connectAttemptTimeoutMs : pgConnectTimeout > 0 ? 0 : o.connectTimeoutMs
     this.registry = new Registry(
       { transitioned: (rec, from, now) => this.transitioned(rec, from, now), connectDeadline: (rec, now) => lifecycle.connectDeadline(rec, now) },
-      () => (multiHost ? o.connectAttemptTimeoutMs : 0)
+      () => connectDeadlineMs
     )
     const evictor = new Evictor(
       this.registry,
@@ -117,11 +126,16 @@ export class Guard extends EventEmitter<GuardEvents> {
       this.metrics,
       (e) => this.emit('evict', e)
     )
-    const probes = new Probes(poolOptions, o.probeTimeoutMs, (r) => {
-      this.metrics.probe(r.alive)
-      this.emit('probe', r)
-      this.scheduler.wake(true) // act on a failed probe at once
-    })
+    const probes = new Probes(
+      poolOptions,
+      (hostKey) => Math.max(o.probeTimeoutMs, PROBE_LOGIN_MULTIPLE * (this.loginMs.get(hostKey) ?? 0)),
+      (r) => {
+        this.metrics.probe(r.alive)
+        this.emit('probe', r)
+        this.scheduler.wake(true) // act on a failed probe at once
+      },
+      (hostKey) => this.topo.markUp(hostKey)
+    )
     this.scheduler = new Scheduler({
       registry: this.registry, kernel, options: o, topology: this.topo, singleRegion, evictor, probes,
       beforeTick: () => this.metrics.maybeBind(), // an SDK registered after this pool: report from now on
@@ -129,9 +143,9 @@ export class Guard extends EventEmitter<GuardEvents> {
         this.metrics.pass(report.durationMs, report.retransmits, report.probes)
         this.passStats.passes++
         this.passStats.passMs += report.durationMs
-        if (report.procScan) {
+        if (report.crossCheck) {
           this.passStats.procScans++
-          this.passStats.procScanMs += report.procScanMs
+          this.passStats.procScanMs += report.crossCheckMs
         }
       },
     })
@@ -153,6 +167,8 @@ export class Guard extends EventEmitter<GuardEvents> {
       },
       lifetimeSeconds: (configured) => configured * (1 - o.maxLifetimeJitter * Math.random()),
       ending: () => this.ending(),
+      // pg-pool's own words for a caller after end(), with a code.
+      endedError: () => new PoolGuardError(ErrorCodes.POOL_ENDED, 'Cannot use a pool after calling end on the pool'),
     }
     // The per-checkout hook costs a closure per checkout: only while something reads what it records
     // (metrics bound to an SDK, now or later; leak detection).
@@ -201,9 +217,17 @@ export class Guard extends EventEmitter<GuardEvents> {
     }
   }
 
-  /** Per remote endpoint, as the last kernel pass saw it: sockets, active, progressing, stalled, dead. */
-  hosts(): HostSummary[] {
+  /**
+   * Per remote endpoint (ip:port), as the last kernel pass saw it: sockets, active, progressing, stalled,
+   * dead. (The configured hosts, with roles and fencing, are `topology().hosts`.)
+   */
+  endpoints(): HostSummary[] {
     return this.scheduler.hosts.map((h) => ({ ...h }))
+  }
+
+  /** @deprecated the name of endpoints() before 0.2. */
+  hosts(): HostSummary[] {
+    return this.endpoints()
   }
 
   /** Sockets this process holds to a database port that no guarded pool knows, from the last /proc cross-check. */
@@ -221,7 +245,7 @@ export class Guard extends EventEmitter<GuardEvents> {
    * /proc/net/tcp: fd identity, vanished sockets and the process-wide view (foreignSockets()).
    */
   check({ crossCheck = false }: { crossCheck?: boolean } = {}): void {
-    this.scheduler.tick(Date.now(), { pass: true, proc: crossCheck })
+    this.scheduler.tick(Date.now(), { pass: true, crossCheck })
   }
 
   /** A summary: the guard holds the pool and its clients, whose options may carry credentials. */
@@ -242,21 +266,32 @@ export class Guard extends EventEmitter<GuardEvents> {
     this.releaseName()
   }
 
-  /** pool.end() was called: no new work, but keep judging until the last client is gone. */
+  /**
+   * pool.end() was called: no new work, but keep judging until the last socket is gone — pg-pool ends as soon
+   * as its list is empty, while the idle clients it ended may still wait for a FIN from a dead host.
+   */
   private ending(): void {
+    this.endingPool = true
     this.housekeeping.stop()
     this.topo.stop()
-    const done = (): void => {
-      if (adapter.clientsOf(this.pool).length === 0) this.stop()
-    }
-    this.pool.on('remove', () => queueMicrotask(done))
-    queueMicrotask(done)
+    queueMicrotask(() => this.stopWhenEmpty())
+  }
+
+  private stopWhenEmpty(): void {
+    if (this.endingPool && this.registry.records().length === 0) this.stop()
   }
 
   private transitioned(rec: ConnRecord, from: ConnState, now: number): void {
     const to = rec.state
-    if (from === 'connecting' && (to === 'idle' || to === 'in-use')) this.metrics.createTime(now - rec.createdAt)
+    if (from === 'connecting' && (to === 'idle' || to === 'in-use')) {
+      const ms = now - rec.createdAt
+      this.metrics.createTime(ms)
+      const key = `${rec.configuredHost}:${rec.configuredPort}`
+      const before = this.loginMs.get(key)
+      this.loginMs.set(key, before === undefined ? ms : before + (ms - before) / 4)
+    }
     if (from === 'in-use' && rec.lastAcquiredAt !== null) this.metrics.useTime(now - rec.lastAcquiredAt)
+    if (to === 'ended') queueMicrotask(() => this.stopWhenEmpty())
   }
 
   /** What the observable instruments read at collection time. */

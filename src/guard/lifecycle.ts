@@ -5,7 +5,7 @@
  * lifecycle rules (a FATAL error, a connect deadline), judged on the spot and handed to the one evictor.
  */
 import type { Client, Pool as PgPool } from 'pg'
-import { WarningCodes, warnOnce } from '../errors'
+import { ConnectionEvictedError, WarningCodes, warnOnce } from '../errors'
 import { judgeLifecycle, type LifecycleFact } from '../judge/lifecycle-rules'
 import type { KernelPort } from '../kernel/port'
 import type { ResolvedGuardOptions } from '../options'
@@ -40,6 +40,8 @@ export class Lifecycle {
   created(client: Client, attempt: Attempt | null): ConnRecord {
     const d = this.d
     const rec = d.registry.add(client, client.host, client.port, attempt, Date.now())
+    const stream = rawSocketOf(client)
+    if (stream) d.registry.attachStream(rec, stream, client.host.startsWith('/') ? 'unix' : 'tcp')
     onSocketConnected(client, () => this.socketConnected(rec))
     client.once('end', () => d.registry.transition(rec, 'ended', Date.now()))
     followReportedRole(client, (role) => {
@@ -54,10 +56,12 @@ export class Lifecycle {
       this.fact(rec, { kind: 'server-error', severity, code, message, at: Date.now() })
     })
     // pg emits a checked-out client's connection error on the client, and throws it when nobody listens;
-    // the running query has already rejected with it, so a coded warning is enough.
+    // the running query has already rejected with it, so a coded warning is enough — and none at all for
+    // the guard's own eviction, which the query got as ConnectionEvictedError. One per endpoint.
     client.on('error', (err: Error) => {
-      if (client.listenerCount('error') > 1) return
-      warnOnce(WarningCodes.CLIENT_ERROR, `client of ${rec.configuredHost}:${rec.configuredPort} failed with no 'error' listener: ${err.message}`, err.message)
+      if (client.listenerCount('error') > 1 || err instanceof ConnectionEvictedError) return
+      const at = `${rec.configuredHost}:${rec.configuredPort}`
+      warnOnce(WarningCodes.CLIENT_ERROR, `client of ${at} failed with no 'error' listener: ${err.message}`, at)
     })
     return rec
   }
@@ -100,9 +104,10 @@ export class Lifecycle {
       this.d.removed()
     })
     // pg.Pool throws an idle client's error as unhandled when nobody listens; we report it instead.
-    pool.on('error', (err) => {
+    pool.on('error', (err, client) => {
       if (pool.listenerCount('error') > 1) return
-      warnOnce(WarningCodes.IDLE_CLIENT_ERROR, `idle client error with no 'error' listener on the pool: ${err.message}`, err.message)
+      const at = client ? `${client.host}:${client.port}` : ''
+      warnOnce(WarningCodes.IDLE_CLIENT_ERROR, `idle client of ${at} failed with no 'error' listener on the pool: ${err.message}`, at)
     })
   }
 

@@ -9,7 +9,7 @@
 import { isIP } from 'node:net'
 import pg from 'pg'
 import type { ProbeResult } from '../judge/kernel-rules'
-import { clientConfigFor, destroyInUse } from '../pg/adapter'
+import { clientConfigFor, destroyInUse, rawSocketOf } from '../pg/adapter'
 import { withDeadline } from '../util/time'
 
 export interface ProbeTarget {
@@ -35,7 +35,11 @@ export async function probe(poolOptions: object, target: ProbeTarget, timeoutMs:
   const client = new pg.Client(config as pg.ClientConfig)
   client.on('error', () => {})
   try {
-    await withDeadline(() => client.connect().then(() => client.query('SELECT 1')), timeoutMs)
+    await withDeadline(() => {
+      const connected = client.connect()
+      rawSocketOf(client)?.unref() // the guard's own sockets never keep a process alive
+      return connected.then(() => client.query('SELECT 1'))
+    }, timeoutMs)
     client.end().catch(() => {})
     return { endpoint: target.endpoint, alive: true, startedAt, finishedAt: Date.now() }
   } catch (err) {

@@ -163,6 +163,13 @@ export class Registry {
     this.hooks.transitioned(rec, from, now)
   }
 
+  /** The stream pg will connect, before it is connected: its TCP handshake is watched too. */
+  attachStream(record: ConnRecord, stream: Socket, transport: 'tcp' | 'unix'): void {
+    const rec = this.own(record)
+    rec.socket = stream
+    rec.transport = transport
+  }
+
   attachSocket(record: ConnRecord, id: SocketIdentity): void {
     const rec = this.own(record)
     const s = id.socket

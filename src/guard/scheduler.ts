@@ -6,7 +6,7 @@
  * scheduler: a tick runs once the current call stack is done, never inside another tick.
  */
 import type { ResolvedGuardOptions } from '../options'
-import { type Judgement, judge, type KernelFacts, type TopologyFacts } from '../judge/judge'
+import { attemptsToDownHosts, type Judgement, judge, type KernelFacts, type TopologyFacts } from '../judge/judge'
 import type { HostSummary, SocketInput, SocketMemory } from '../judge/kernel-rules'
 import { normalizeAddress, type TcpRow } from '../kernel/proc-net-tcp'
 import type { KernelPort } from '../kernel/port'
@@ -26,9 +26,9 @@ export interface PassReport {
   /** TCP retransmissions and newly unanswered keepalive probes seen since the previous pass. */
   retransmits: number
   probes: number
-  /** Whether this pass read /proc/net/tcp (the slow cross-check). */
-  procScan: boolean
-  procScanMs: number
+  /** Whether this pass read /proc/net/tcp (the slow cross-check), and what it cost. */
+  crossCheck: boolean
+  crossCheckMs: number
 }
 
 export interface SchedulerDeps {
@@ -102,10 +102,10 @@ export class Scheduler {
   }
 
   /**
-   * One tick. `pass`: a kernel pass whatever the cadence; `proc`: the /proc cross-check whatever cadence and
+   * One tick. `pass`: a kernel pass whatever the cadence; `crossCheck`: the /proc cross-check whatever cadence and
    * budget; `kernel: false`: the topology part only (a wake-up for changed host facts).
    */
-  tick(now = Date.now(), force: { pass?: boolean; proc?: boolean; kernel?: boolean } = {}): void {
+  tick(now = Date.now(), force: { pass?: boolean; crossCheck?: boolean; kernel?: boolean } = {}): void {
     if (this.stopped) return
     if (this.ticking) return this.wake(force.pass)
     this.ticking = true
@@ -116,16 +116,21 @@ export class Scheduler {
     }
   }
 
-  private run(now: number, force: { pass?: boolean; proc?: boolean; kernel?: boolean }): void {
+  private run(now: number, force: { pass?: boolean; crossCheck?: boolean; kernel?: boolean }): void {
     const started = performance.now()
     const o = this.d.options
-    const live = this.d.registry.records().filter((r) => (r.state === 'idle' || r.state === 'in-use') && r.verdict === null)
-    const sockets = live.filter((r) => r.socket && r.transport === 'tcp')
+    const records = this.d.registry.records().filter((r) => r.verdict === null)
+    const live = records.filter((r) => r.state === 'idle' || r.state === 'in-use')
+    const connecting = records.filter((r) => r.state === 'connecting')
+    // The kernel watches every TCP socket the pool has, logins still under way included (their startup or
+    // authentication sent, nothing back: the same rules apply).
+    // A connecting socket without an fd has not started (a DNS lookup, an async password): nothing to see yet.
+    const sockets = [...live, ...connecting.filter((r) => fdOf(r.socket) !== undefined)].filter((r) => r.socket && r.transport === 'tcp')
 
     let kernel: KernelFacts | null = null
     let report: PassReport | undefined
     let inputs: SocketInput[] = []
-    let cadenceInput = { now, inFlight: false, sampling: this.sampling, forcedPass: force.pass ?? false, forcedProc: force.proc ?? false }
+    let cadenceInput = { now, inFlight: false, sampling: this.sampling, forcedPass: force.pass ?? false, forcedProc: force.crossCheck ?? false }
     let readProc = false
     let procScanMs = 0
     if (force.kernel === false) {
@@ -134,7 +139,7 @@ export class Scheduler {
       this.memory.clear()
       this.hosts = []
     } else {
-      const flying = new Set(sockets.filter((r) => hasQueryInFlight(r.client)))
+      const flying = new Set(sockets.filter((r) => r.state === 'connecting' || hasQueryInFlight(r.client)))
       cadenceInput = { ...cadenceInput, inFlight: flying.size > 0 }
       const plan = planPass(this.cadence, o, cadenceInput)
       if (plan.pass) {
@@ -153,7 +158,7 @@ export class Scheduler {
           this.d.registry.noteSample(rec, after ?? null)
           return input
         })
-        report = { durationMs: 0, sockets: sockets.length, procScan: readProc, procScanMs, retransmits, probes }
+        report = { durationMs: 0, sockets: sockets.length, crossCheck: readProc, crossCheckMs: procScanMs, retransmits, probes }
         if (flying.size === 0 && !this.cadence.suspicion && inputs.every(quiet)) {
           // Fast path: every socket idle and quiet — nothing for the kernel rules to weigh.
           this.memory.clear()
@@ -173,8 +178,9 @@ export class Scheduler {
         this.hosts = j.hosts ?? []
         this.cadence = afterPass(this.cadence, cadenceInput, { readProc, procCostMs: procScanMs, suspicion: j.suspicion, unusual: j.suspicion || inputs.some((i) => !quiet(i)) })
       }
-      this.act(j, live, now)
+      this.act(j, [...live, ...connecting], now)
     }
+    this.recoverDownHosts(now)
     if (report) {
       report.durationMs = performance.now() - started
       this.d.onPass(report)
@@ -217,16 +223,31 @@ export class Scheduler {
       t.markDown(key, why)
       t.recheck(key)
     }
+    if (j.hostsDown.size > 0) {
+      const attempts = live.filter((r) => r.state === 'connecting' && r.verdict === null).map((r) => ({ id: r.id, hostKey: `${r.configuredHost}:${r.configuredPort}` }))
+      for (const v of attemptsToDownHosts(attempts, j.hostsDown, now)) this.d.evictor.evict(byId.get(v.id)!, v, now)
+    }
     for (const p of j.probeRequests) {
       const rec = live.find((r) => endpointOf(r) === p.endpoint)
       if (!rec) continue
-      const target = { endpoint: p.endpoint, ip: rec.remoteAddress ?? rec.configuredHost, port: rec.remotePort ?? rec.configuredPort, configuredHost: rec.configuredHost }
+      const target = {
+        endpoint: p.endpoint, ip: rec.remoteAddress ?? rec.configuredHost, port: rec.remotePort ?? rec.configuredPort,
+        configuredHost: rec.configuredHost, hostKey: `${rec.configuredHost}:${rec.configuredPort}`,
+      }
       this.d.probes.request(target, p.urgent ? o.stallMs : o.probeIntervalMs, now)
     }
   }
 
+  /** Hosts judged down are probed every recoveryIntervalMs until one answers (new connects fail at once meanwhile). */
+  private recoverDownHosts(now: number): void {
+    for (const h of this.d.topology.hosts.values()) {
+      if (h.down === null || h.spec.host.startsWith('/')) continue
+      this.d.probes.recover(h.key, { endpoint: h.key, ip: h.spec.host, port: h.spec.port, configuredHost: h.spec.host }, this.d.options.recoveryIntervalMs, now)
+    }
+  }
+
   private observe(rec: ConnRecord, procFresh: boolean, queryInFlight: boolean): SocketInput {
-    const base = { id: rec.id, endpoint: endpointOf(rec), hostKey: `${rec.configuredHost}:${rec.configuredPort}`, inUse: rec.state === 'in-use', queryInFlight }
+    const base = { id: rec.id, endpoint: endpointOf(rec), hostKey: `${rec.configuredHost}:${rec.configuredPort}`, inUse: rec.state !== 'idle', queryInFlight }
     const fd = fdOf(rec.socket)
     if (fd === undefined) return { ...base, sample: undefined, gone: 'its socket handle is closed' }
     if (rec.goneReason) return { ...base, sample: undefined, gone: rec.goneReason }

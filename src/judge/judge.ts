@@ -65,6 +65,17 @@ export interface Judgement {
   suspicion: boolean
 }
 
+/**
+ * Connection attempts still in flight to a host just judged down fail now, with the host's evidence,
+ * instead of waiting out the kernel's SYN backoff or their deadline.
+ */
+export function attemptsToDownHosts(attempts: { id: number; hostKey: string }[], down: ReadonlyMap<string, string>, now: number): JudgedVerdict[] {
+  return attempts.flatMap((a) => {
+    const why = down.get(a.hostKey)
+    return why === undefined ? [] : [{ id: a.id, kind: 'host-dead' as const, evidence: `attempt abandoned: ${a.hostKey} is down (${why})`, firstEvidenceAt: now }]
+  })
+}
+
 export function judge(f: Facts): Judgement {
   const verdicts: JudgedVerdict[] = []
   const hostsDown = new Map<string, string>()
@@ -80,10 +91,13 @@ export function judge(f: Facts): Judgement {
     probeRequests = out.probe
     suspicion = out.probe.length > 0 || out.hosts.some((h) => h.stalled > 0)
     const hostOf = new Map(f.kernel.sockets.map((s) => [s.id, s.hostKey]))
+    // A host whose consensus says dead is down, whichever verdict each of its sockets got (the stalled
+    // ones are zombies, the others host-dead); so is a host a verdict of its own marks down.
+    const dead = new Set(out.hosts.filter((h) => h.dead).map((h) => h.endpoint))
     for (const v of out.verdicts) {
       verdicts.push({ id: v.id, kind: v.kind, evidence: v.evidence, firstEvidenceAt: v.firstEvidenceAt })
       const key = hostOf.get(v.id)
-      if (VERDICTS[v.kind].marksHostDown && key !== undefined && !hostsDown.has(key)) hostsDown.set(key, v.evidence)
+      if ((VERDICTS[v.kind].marksHostDown || dead.has(v.endpoint)) && key !== undefined && !hostsDown.has(key)) hostsDown.set(key, v.evidence)
     }
   }
 

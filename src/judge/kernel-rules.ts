@@ -130,7 +130,7 @@ interface Assessed {
   stallStartAt: number | null
   receivedDataRecently: boolean
   /** ms with unacked data and no ACK, or 0. */
-  stallMs: number
+  stalledForMs: number
   stalledUnacked: boolean
   stalledKeepalive: boolean
   suspicious: boolean
@@ -160,7 +160,7 @@ export function classify(input: ClassifyInput): ClassifyOutput {
     const probeResult = input.probes.get(endpoint)
     const probeAlive = probeResult?.alive === true && now - probeResult.finishedAt < o.stallMs
     const progressing = group.filter((a) => a.progressing).length + (probeAlive ? 1 : 0)
-    const active = group.filter((a) => a.s.queryInFlight || a.stallMs > 0 || (a.s.sample?.probes ?? 0) > 0).length
+    const active = group.filter((a) => a.s.queryInFlight || a.stalledForMs > 0 || (a.s.sample?.probes ?? 0) > 0).length
     const lone = active <= 1
     const stalled = group.filter((a) => a.stalledKeepalive || (a.stalledUnacked && a.s.sample!.retransmits >= o.minRetransmits + (lone ? 1 : 0)))
     // Heard from since `t`: any other socket got an ACK or data from the host after t, or a probe succeeded.
@@ -191,7 +191,7 @@ export function classify(input: ClassifyInput): ClassifyOutput {
       }
     } else {
       for (const a of group) {
-        if (a.stalledUnacked && a.stallMs >= o.stallHardLimitMs) {
+        if (a.stalledUnacked && a.stalledForMs >= o.stallHardLimitMs) {
           add(a, { kind: 'zombie-unacked', evidence: `${describeStall(a, o)}, hard limit ${fmt(o.stallHardLimitMs)} reached although ${consensus(a)}`, firstEvidenceAt: a.stallStartAt! })
         }
       }
@@ -244,7 +244,7 @@ function assess(s: SocketInput, prev: SocketMemory | undefined, now: number, o: 
     closedSince: null,
     goneSince: null,
   }
-  const base = { s, mem, progressing: false, lastRecvAt: null, stallStartAt: null, receivedDataRecently: false, stallMs: 0, stalledUnacked: false, stalledKeepalive: false, suspicious: false }
+  const base = { s, mem, progressing: false, lastRecvAt: null, stallStartAt: null, receivedDataRecently: false, stalledForMs: 0, stalledUnacked: false, stalledKeepalive: false, suspicious: false }
 
   const goneWhy = s.gone ?? (k?.state === TcpState.CLOSE ? 'state CLOSE' : null)
   if (goneWhy) {
@@ -267,7 +267,7 @@ function assess(s: SocketInput, prev: SocketMemory | undefined, now: number, o: 
   let progressing: boolean
   let receivedDataRecently: boolean
   let lastRecvAt: number | null
-  let stallMs = 0
+  let stalledForMs = 0
   let ackAdvanced: boolean
   if (k.source === 'tcp_info') {
     const gotBytes = prev?.bytesReceived != null && k.bytesReceived != null && k.bytesReceived > prev.bytesReceived
@@ -290,16 +290,16 @@ function assess(s: SocketInput, prev: SocketMemory | undefined, now: number, o: 
     // after it (base = the RTO before backoff), and the last one msSinceDataSent ago (the kernel stamps
     // retransmissions as sends). /proc has no send time: there the RTO schedule alone is a lower bound.
     mem.stallSince = prev?.stallSince ?? now - (k.msSinceDataSent ?? 0) - rtoElapsedMs(k)
-    stallMs = Math.min(now - mem.stallSince, k.msSinceAck ?? Infinity)
-    stallStartAt = now - stallMs
+    stalledForMs = Math.min(now - mem.stallSince, k.msSinceAck ?? Infinity)
+    stallStartAt = now - stalledForMs
   }
-  const stalledUnacked = k.outstanding && k.retransmits >= o.minRetransmits && stallMs >= o.stallMs && !progressing
+  const stalledUnacked = k.outstanding && k.retransmits >= o.minRetransmits && stalledForMs >= o.stallMs && !progressing
   const stalledKeepalive = !k.outstanding && k.probes >= 2 && !progressing
   // The first unanswered probe went out at least (probes - 1) intervals ago.
   if (stalledKeepalive) stallStartAt = now - (k.probes - 1) * o.keepAliveIntervalMs
   // Keepalive needs no early suspicion: two unanswered probes are already a stall.
   const suspicious = k.outstanding && k.retransmits >= 1 && !progressing
-  return { ...base, progressing, lastRecvAt, stallStartAt, receivedDataRecently, stallMs, stalledUnacked, stalledKeepalive, suspicious }
+  return { ...base, progressing, lastRecvAt, stallStartAt, receivedDataRecently, stalledForMs, stalledUnacked, stalledKeepalive, suspicious }
 }
 
 /** Minimum time the oldest unacked segment has waited, given its retransmission count and the RTO. */
@@ -319,7 +319,7 @@ function waitedWithoutData(a: Assessed, now: number, o: ClassifierOptions): bool
 function describeStall(a: Assessed, o: ClassifierOptions): string {
   const k = a.s.sample
   if (!k) return 'no kernel sample'
-  if (a.stallMs > 0) return `${k.retransmits} retransmits, no ACK for ${fmt(a.stallMs)}`
+  if (a.stalledForMs > 0) return `${k.retransmits} retransmits, no ACK for ${fmt(a.stalledForMs)}`
   if (k.probes > 0) {
     const silent = k.msSinceAck !== null ? `, no ACK for ${fmt(k.msSinceAck)}` : ''
     return `${k.probes} keepalive probes unanswered${silent}`

@@ -66,6 +66,7 @@ interface PgPoolInternals {
   _idle: { client: Client }[]
   _pendingQueue: PendingItem[]
   _remove(client: Client, callback?: () => void): void
+  _pulseQueue(): void
   newClient(item: PendingItem): void
   connect(cb?: PendingItem['callback']): Promise<PoolClient> | undefined
   end(...args: unknown[]): unknown
@@ -276,6 +277,8 @@ export function openIdleClient(pool: PgPool): Promise<Error | undefined> {
     pool$(pool).newClient({
       callback: (err, client) => {
         client?.release()
+        // A kept-warm client never keeps the process alive by itself (pg-pool refs it when it is handed out).
+        ;(client as unknown as { unref?: () => void } | undefined)?.unref?.()
         resolve(err)
       },
     })
@@ -292,6 +295,11 @@ export interface PoolHooks {
    * the connection attempt: the client is ended quietly and the planner may try the next host.
    */
   afterConnect?(client: Client): Promise<void>
+  /**
+   * Before any attempt: an error to fail the new connection with at once (every host it could go to is
+   * down), or undefined to go ahead. No client is built and no slot taken.
+   */
+  admit?(): Error | undefined
   /** Connection attempts for one new client, in order; absent or one entry: pg-pool's single attempt. */
   plan?(): { target: unknown; label: string }[]
   /** Turns the failures of a multi-attempt connect into one error. */
@@ -306,6 +314,8 @@ export interface PoolHooks {
   lifetimeSeconds?(configured: number): number
   /** pool.end() was called. */
   ending(): void
+  /** The error for callers still waiting for a client when the pool ends. */
+  endedError?(): Error
 }
 
 /**
@@ -372,6 +382,13 @@ export const wrap = {
    */
   newClient(pool: PgPool, binding: HookBinding, orig: (item: PendingItem) => void, item: PendingItem): void {
     const hooks = binding.hooks
+    const refused = hooks?.admit?.()
+    if (refused) {
+      // As pg-pool does after a failed connect: the next waiter gets its turn (and its own answer).
+      process.nextTick(() => pool$(pool)._pulseQueue())
+      if (!item.timedOut) item.callback(refused, undefined, () => {})
+      return
+    }
     const plan = hooks?.plan?.() ?? []
     if (plan.length <= 1 || !hooks?.attemptsFailed) {
       binding.nextAttempt = plan[0]?.target
@@ -428,9 +445,21 @@ export const wrap = {
     )
   },
 
+  /**
+   * pg-pool's end() leaves callers already waiting for a client in its queue for ever (it removes the idle
+   * clients they would have had): they get the error a caller gets after end(), with a code.
+   */
   end(pool: PgPool, hooks: PoolHooks, orig: (...args: unknown[]) => unknown, args: unknown[]): unknown {
-    if (!pool$(pool).ending) hooks.ending()
-    return orig(...args)
+    const p = pool$(pool)
+    const first = !p.ending
+    const result = orig(...args)
+    if (first) {
+      hooks.ending()
+      for (const item of p._pendingQueue.splice(0)) {
+        if (!item.timedOut) item.callback(hooks.endedError?.() ?? new Error('Cannot use a pool after calling end on the pool'), undefined, () => {})
+      }
+    }
+    return result
   },
 
   /** pg-pool reads options.maxLifetimeSeconds once per client, synchronously, when scheduling its expiry. */

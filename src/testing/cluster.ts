@@ -21,7 +21,7 @@ import { freePort } from './ports'
 import { PgServer, type ServerContext } from './server'
 import { reachableBinaries } from './stage'
 
-export { PgServer, type ServerRole } from './server'
+export { PgServer, type ServerState } from './server'
 export { freePort } from './ports'
 
 export interface ClusterOptions {

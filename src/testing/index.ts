@@ -10,7 +10,7 @@
  *   the library's ConfigError (PGG_CONFIG_INVALID).
  */
 export { startCluster, Cluster, PgServer, freePort } from './cluster'
-export type { ClusterOptions, ServerRole } from './cluster'
+export type { ClusterOptions, ServerState } from './cluster'
 export { findBinaries } from './binaries'
 export type { Binaries, BinariesChoice } from './binaries'
 export { faultProxy, FaultProxy } from './proxy'

@@ -23,7 +23,8 @@ export interface ServerContext {
   readonly database: string
 }
 
-export type ServerRole = 'primary' | 'standby' | 'stopped'
+/** What a kit server is running as now (not to be confused with pg-pool-guard's ServerRole, a session's report). */
+export type ServerState = 'primary' | 'standby' | 'stopped'
 
 /** How long a server may take to report ready (crash recovery included) before it is killed. */
 const START_DEADLINE_MS = 60_000
@@ -36,7 +37,7 @@ export class PgServer {
   readonly dataDir: string
   readonly socketDir: string
   readonly logFile: string
-  role: ServerRole = 'stopped'
+  role: ServerState = 'stopped'
   /** Order of promotion; the newest primary has the highest. @internal */
   promotedSeq = 0
   private child: ChildProcess | undefined

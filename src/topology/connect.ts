@@ -9,7 +9,7 @@
  * the guard's registry.
  */
 import type { Client } from 'pg'
-import { HostFencedError, NoHostAvailableError, WrongRoleError } from '../errors'
+import { ErrorCodes, HostDownError, HostFencedError, NoHostAvailableError, WrongRoleError } from '../errors'
 import { attemptOf, clientConfigFor, lookupStream, type PoolHooks, reportedRoleOf } from '../pg/adapter'
 import { type Attempt, describeRole, type HostSpec, satisfies, type ServerRole, type TargetSessionAttrs } from './hosts'
 import type { Lookup, Topology } from './topology'
@@ -27,13 +27,26 @@ export interface ConnectDeps {
   queryRole(client: Client): Promise<ServerRole>
 }
 
-/** Pool hooks for several hosts, a role requirement or a resolver hook; undefined when pg's own path will do. */
-export function connectPlanner(d: ConnectDeps): Partial<PoolHooks> | undefined {
+/**
+ * Pool hooks: every pool gets `admit` (a connect to hosts all judged down fails at once, coded); several
+ * hosts, a role requirement or a resolver hook add the plan, the per-attempt config and the check.
+ */
+export function connectPlanner(d: ConnectDeps): Partial<PoolHooks> {
   const multi = d.hosts.length > 1
   const checksRole = d.targetSessionAttrs !== 'any' || multi
-  if (!multi && !checksRole && !d.lookup) return undefined
   const single: Attempt = { ...d.hosts[0], require: d.targetSessionAttrs }
+  const admit = (): Error | undefined => {
+    const states = d.hosts.map((h) => d.topology.state(h.host, h.port))
+    if (!states.every((h) => h?.down)) return undefined
+    if (!multi) return new HostDownError(single.host, single.port, states[0]!.down!)
+    return new NoHostAvailableError(
+      d.targetSessionAttrs,
+      d.hosts.map((h, i) => ({ host: h.host, port: h.port, rejected: `down: ${states[i]!.down}`, code: ErrorCodes.HOST_DOWN }))
+    )
+  }
+  if (!multi && !checksRole && !d.lookup) return { admit }
   const hooks: Partial<PoolHooks> = {
+    admit,
     clientConfig: (config, target) => {
       const attempt = (target as Attempt | undefined) ?? single
       const overrides: Record<string, unknown> = {}

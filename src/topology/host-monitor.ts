@@ -98,7 +98,9 @@ export class HostMonitor {
     const client = new pg.Client(this.config() as pg.ClientConfig)
     client.on('error', () => {})
     this.client = client
-    await this.withDeadline(() => client.connect())
+    const connecting = this.withDeadline(() => client.connect())
+    rawSocketOf(client)?.unref() // the guard's own sockets never keep a process alive
+    await connecting
     return client
   }
 

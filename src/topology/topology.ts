@@ -143,6 +143,14 @@ export class Topology extends EventEmitter<TopologyEvents> {
     this.changed(h)
   }
 
+  /** A recovery probe got an answer: the host is up again (until the next verdict). */
+  markUp(key: string): void {
+    const h = this.hosts.get(key)
+    if (!h || !h.down) return
+    h.down = null
+    this.changed(h)
+  }
+
   /** Look at a host again now, instead of at the next poll: its DNS name and its monitor. */
   recheck(key: string): void {
     const h = this.hosts.get(key)

@@ -38,9 +38,9 @@ function bed(options: Partial<ResolvedGuardOptions> = {}) {
     isIdle: (c) => !(c as unknown as { _activeQuery: unknown })._activeQuery,
     removeIdle: () => acted.push('remove'), destroy: () => acted.push('destroy'), retire: () => acted.push('retire'), failConnect: () => acted.push('fail'),
   }, 'destroy', { verdict: () => {}, evicted: () => {} }, () => {})
-  const probes = new Probes({}, 1000, () => {}, async () => ({ endpoint: '', alive: true, startedAt: 0, finishedAt: 0 }))
+  const probes = new Probes({}, () => 1000, () => {}, () => {}, async () => ({ endpoint: '', alive: true, startedAt: 0, finishedAt: 0 }))
   const passes: boolean[] = []
-  const scheduler = new Scheduler({ registry, kernel, options: o, topology, singleRegion: false, evictor, probes, onPass: (r) => passes.push(r.procScan) })
+  const scheduler = new Scheduler({ registry, kernel, options: o, topology, singleRegion: false, evictor, probes, onPass: (r) => passes.push(r.crossCheck) })
   let nextFd = 10
   const add = (inFlight = false): ConnRecord => {
     const client = { host: '10.0.0.1', port: 5432, _activeQuery: inFlight ? {} : null } as unknown as Client
@@ -98,7 +98,7 @@ describe('/proc budget', () => {
     b.add(true)
     for (let t = 250; t <= 20_000; t += 250) b.scheduler.tick(b.t0 + t)
     assert.equal(b.kernel.tableReads, 4)
-    b.scheduler.tick(b.t0 + 20_100, { pass: true, proc: true })
+    b.scheduler.tick(b.t0 + 20_100, { pass: true, crossCheck: true })
     assert.equal(b.kernel.tableReads, 5)
   })
 
@@ -134,7 +134,7 @@ describe('from a kernel sample to the evictor', () => {
     const rec = b.add(true)
     b.kernel.rows = [b.row(rec)]
     b.kernel.inodes.set(rec.fd!, 99) // the fd was closed and reused
-    b.scheduler.tick(b.t0 + 100, { pass: true, proc: true })
+    b.scheduler.tick(b.t0 + 100, { pass: true, crossCheck: true })
     b.scheduler.tick(b.t0 + 100 + b.o.graceMs)
     assert.deepEqual(b.acted, ['destroy'])
     assert.match(rec.verdict!.evidence, /fd \d+ now belongs to another socket/)
