@@ -193,7 +193,7 @@ describe('the password reaches no output surface', () => {
       for (const args of [['doctor', u], ['doctor', u, '--json'], ['doctor', url(`${c.primary.host}:${c.port},${DEAD}:${c.port}`)], ['scan', '--port', String(c.port), '--json'], ['scan', '--port', String(c.port)]]) {
         const res = cli(args)
         assert.ok(res.stdout.length + res.stderr.length > 0, args[0])
-        record(`cli ${args[0]} ${args.slice(2).join(' ')}`, res.stdout + res.stderr)
+        record(`cli ${args[0]}${args.includes('--json') ? ' --json' : ''}`, res.stdout + res.stderr)
       }
       const scanned = JSON.parse(cli(['scan', '--port', String(c.port), '--json']).stdout) as { rows: { pid: number | null }[] }
       assert.ok(scanned.rows.some((r) => r.pid === child.pid), 'scan sees the holder')
@@ -207,10 +207,12 @@ describe('the password reaches no output surface', () => {
     const expected = [
       'event leak', 'event probe', 'event evict', 'warning PGG_IDLE_CLIENT_ERROR', 'snapshot()', 'topology()', 'hosts()', 'metrics',
       'util.inspect(pool)', 'util.inspect(pool.guard)', 'JSON.stringify(pool.options)', 'guard(existing): util.inspect(pool)',
-      'WrongRoleError', 'NoHostAvailableError', 'ConnectionEvictedError', 'ConfigError', 'ConfigError (lookup)', 'cli doctor ', 'cli scan --json',
+      'WrongRoleError', 'NoHostAvailableError', 'ConnectionEvictedError', 'ConfigError', 'ConfigError (lookup)', 'cli doctor', 'cli doctor --json', 'cli scan', 'cli scan --json',
     ]
     for (const s of expected) assert.ok(surfaces.has(s), `surface '${s}' was provoked (have: ${[...surfaces.keys()].join(', ')})`)
     const leaks: string[] = []
+    // The grep itself works: the URL every pool was given holds every fragment.
+    for (const f of FRAGMENTS) assert.ok(url('h').includes(f))
     for (const [surface, texts] of surfaces) {
       for (const text of texts) {
         for (const f of [...FRAGMENTS, encodeURIComponent(PASSWORD)]) {
