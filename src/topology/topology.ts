@@ -195,6 +195,8 @@ export class Topology extends EventEmitter<TopologyEvents> {
     try {
       // callLookup checks the hook's answer (an array of IPs) and turns a non-Error rejection into a coded one.
       addresses = (await callLookup(this.options.lookup, h.spec.host)).map(normalizeAddress).sort()
+      // An empty answer is no answer (dns.lookup says ENOTFOUND): taken as one, every socket would be stale.
+      if (addresses.length === 0) throw Object.assign(new Error(`no address for ${h.spec.host}`), { code: 'ENOTFOUND' })
     } catch (err) {
       // Keep the last good answer: a resolver hiccup is no failover.
       const e = err as { message?: unknown; code?: unknown }

@@ -188,6 +188,7 @@ describe("the lookup hook's answer is checked where it is used", () => {
       () => Promise.reject(undefined),
       () => Promise.reject('str'),
       async () => ['127.0.0.1', 42],
+      async () => [],
     ]
     const seen: { addresses: string[] | null; error: string | null }[] = []
     let done!: () => void
@@ -209,14 +210,15 @@ describe("the lookup hook's answer is checked where it is used", () => {
     try {
       await finished
       // The first call runs inside the constructor (pool not assigned yet): seen[i] is what call i left.
-      assert.equal(seen.length, 5)
-      assert.deepEqual(seen.map((s) => s.addresses), [['127.0.0.1'], ['127.0.0.1'], ['127.0.0.1'], ['127.0.0.1'], ['127.0.0.1']])
+      assert.equal(seen.length, 6)
+      assert.deepEqual(seen.map((s) => s.addresses), [['127.0.0.1'], ['127.0.0.1'], ['127.0.0.1'], ['127.0.0.1'], ['127.0.0.1'], ['127.0.0.1']])
       assert.equal(seen[0].error, null)
       const errors = seen.slice(1).map((s) => s.error)
       assert.match(errors[0]!, /^DNS: pg-pool-guard: guard\.lookup resolved to an object .* \(PGG_CONFIG_INVALID\)$/)
       assert.match(errors[1]!, /^DNS: pg-pool-guard: guard\.lookup rejected for db\.dns\.test with undefined, not an Error \(PGG_CONFIG_INVALID\)$/)
       assert.match(errors[2]!, /^DNS: pg-pool-guard: guard\.lookup rejected for db\.dns\.test with "str", not an Error \(PGG_CONFIG_INVALID\)$/)
       assert.match(errors[3]!, /^DNS: pg-pool-guard: guard\.lookup resolved db\.dns\.test to number 42 at \[1\].*\(PGG_CONFIG_INVALID\)$/)
+      assert.equal(errors[4], 'DNS: no address for db.dns.test (ENOTFOUND)', 'an empty answer keeps the last good one')
     } finally {
       clearInterval(keepAlive)
       await pool.end()
