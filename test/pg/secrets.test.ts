@@ -10,14 +10,15 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { inspect } from 'node:util'
 import pg from 'pg'
-import { ConfigError, ConnectionEvictedError, guard, NoHostAvailableError, Pool, WrongRoleError } from '../../src/index'
+import { ConfigError, ConnectionEvictedError, guard, HostFencedError, NoHostAvailableError, Pool, WrongRoleError } from '../../src/index'
+import type { HostState } from '../../src/topology/topology'
 import { meterProvider } from '../metrics'
 import { nextEvent, useCluster } from '../helpers'
 
 const PASSWORD = 'Zebra9@Quokka:Lemur'
 /** Each piece on its own, so a password cut at its '@' or ':' (the old host-splitting bug) is caught too. */
 const FRAGMENTS = ['Zebra9', 'Quokka', 'Lemur']
-const cluster = useCluster({ primaryHost: '127.0.8.2', password: PASSWORD })
+const cluster = useCluster({ standby: true, primaryHost: '127.0.8.2', standbyHost: '127.0.8.3', password: PASSWORD })
 const DEAD = '127.0.8.9'
 const root = join(__dirname, '..', '..')
 
@@ -96,6 +97,23 @@ describe('the password reaches no output surface', () => {
     assert.equal(typeof (pool.options as { connectionString?: unknown }).connectionString, 'string', 'but still readable')
     await pool.end()
     await m.provider.shutdown()
+  })
+
+  it('a leak with nobody listening is a PGG_LEAK_DETECTED process warning', { timeout: 30_000 }, async () => {
+    const c = cluster.get()
+    const pool = new Pool({ connectionString: url(`${c.primary.host}:${c.port}`), guard: { leakDetectionThresholdMs: 100, metrics: 'off' } })
+    const warned = new Promise<void>((resolve) => {
+      const on = (w: Error & { code?: string }): void => {
+        if (w.code !== 'PGG_LEAK_DETECTED') return
+        process.off('warning', on)
+        resolve()
+      }
+      process.on('warning', on)
+    })
+    const held = await pool.connect()
+    await warned
+    held.release()
+    await pool.end()
   })
 
   it('guard(existingPool) hides the connection string as new Pool does', async () => {
@@ -203,11 +221,37 @@ describe('the password reaches no output surface', () => {
     }
   })
 
+  // Last before the grep: it leaves the cluster split-brained.
+  it('HostFencedError: split-brain, the stale primary is fenced and a connection to it refused', { timeout: 60_000 }, async () => {
+    const c = cluster.get()
+    const [a, b] = c.servers
+    // No standby left after the promotion: b is tried first and is the wrong role, then a, which is fenced.
+    const pool = new Pool({ connectionString: url(`${a.host}:${a.port},${b.host}:${b.port}`), guard: { targetSessionAttrs: 'standby', topologyIntervalMs: 100, metrics: 'off' } })
+    pool.on('error', (e) => record('pool error event', e))
+    pool.guard.on('evict', (e) => record('event evict', e))
+    const fenced = new Promise<HostState>((resolve) => pool.guard.on('topology', (h: HostState) => {
+      record('event topology', h)
+      if (h.fenced !== null) resolve(h)
+    }))
+    await c.promote(b)
+    assert.equal((await fenced).key, `${a.host}:${a.port}`)
+    await assert.rejects(pool.query('SELECT 1'), (e: unknown) => {
+      assert.ok(e instanceof NoHostAvailableError, String(e))
+      assert.deepEqual(e.attempts.map((x) => x.code), ['PGG_WRONG_ROLE', 'PGG_HOST_FENCED'])
+      assert.ok(e.cause instanceof HostFencedError)
+      record('NoHostAvailableError (fenced)', e)
+      record('HostFencedError', e.cause)
+      return true
+    })
+    record('topology() split-brain', pool.guard.topology())
+    await pool.end()
+  })
+
   it('no surface printed any fragment of the password, encoded or not', () => {
     const expected = [
-      'event leak', 'event probe', 'event evict', 'warning PGG_IDLE_CLIENT_ERROR', 'snapshot()', 'topology()', 'hosts()', 'metrics',
+      'event leak', 'event probe', 'event evict', 'warning PGG_IDLE_CLIENT_ERROR', 'warning PGG_LEAK_DETECTED', 'snapshot()', 'topology()', 'hosts()', 'metrics',
       'util.inspect(pool)', 'util.inspect(pool.guard)', 'JSON.stringify(pool.options)', 'guard(existing): util.inspect(pool)',
-      'WrongRoleError', 'NoHostAvailableError', 'ConnectionEvictedError', 'ConfigError', 'ConfigError (lookup)', 'cli doctor', 'cli doctor --json', 'cli scan', 'cli scan --json',
+      'WrongRoleError', 'NoHostAvailableError', 'HostFencedError', 'ConnectionEvictedError', 'ConfigError', 'ConfigError (lookup)', 'cli doctor', 'cli doctor --json', 'cli scan', 'cli scan --json',
     ]
     for (const s of expected) assert.ok(surfaces.has(s), `surface '${s}' was provoked (have: ${[...surfaces.keys()].join(', ')})`)
     const leaks: string[] = []
