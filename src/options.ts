@@ -176,12 +176,27 @@ export const GUARD_DEFAULTS: ResolvedGuardOptions = {
 
 type Check = (name: string, v: unknown) => void
 
-const wholeSeconds: Check = (name, v) => {
-  integer(name, v)
-  if ((v as number) < 1000 || (v as number) % 1000 !== 0) {
-    throw new ConfigError(`guard.${name} must be a whole number of seconds of at least 1000 (the kernel's unit), got ${String(v)}`)
-  }
-}
+/**
+ * Upper bounds, each from the thing that consumes the value (issue "Every query settles"): a value past
+ * them does not fail where it is given but later, far from the cause — setTimeout turns a delay of 2^31 ms
+ * or more into 1 ms (a TimeoutOverflowWarning and a timer storm), and setsockopt's int argument
+ * (TCP_USER_TIMEOUT) makes Buffer.writeInt32LE throw a RangeError at the first connect.
+ */
+export const LIMITS = {
+  /** setTimeout's largest delay (a signed 32-bit ms count); past it Node uses 1 ms. */
+  timerMs: 2 ** 31 - 1,
+  /** TCP_USER_TIMEOUT is an int in ms (tcp_sock_set_user_timeout rejects negatives). */
+  userTimeoutMs: 2 ** 31 - 1,
+  /** MAX_TCP_KEEPIDLE and MAX_TCP_KEEPINTVL (include/net/tcp.h), in ms. */
+  keepAliveMs: 32_767_000,
+  /** MAX_TCP_KEEPCNT (include/net/tcp.h). */
+  keepAliveCount: 127,
+  /** tcpi_retransmits is a u8: a larger requirement could never be met. */
+  retransmits: 255,
+  /** A count of clients: anything near this is a typo, and it keeps the arithmetic exact. */
+  clients: 2 ** 31 - 1,
+} as const
+
 const integer: Check = (name, v) => {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
     throw new ConfigError(`guard.${name} must be a non-negative integer, got ${JSON.stringify(v)}`)
@@ -191,6 +206,22 @@ const positiveInteger: Check = (name, v) => {
   integer(name, v)
   if ((v as number) < 1) throw new ConfigError(`guard.${name} must be at least 1, got ${String(v)}`)
 }
+/** `check`, then at most `max`; `why` names the limit in the message. */
+const atMost = (check: Check, max: number, why: string): Check => (name, v) => {
+  check(name, v)
+  if ((v as number) > max) throw new ConfigError(`guard.${name} must be at most ${max} (${why}), got ${String(v)}`)
+}
+const wholeSeconds = (max: number, why: string): Check => (name, v) => {
+  integer(name, v)
+  if ((v as number) < 1000 || (v as number) % 1000 !== 0) {
+    throw new ConfigError(`guard.${name} must be a whole number of seconds of at least 1000 (the kernel's unit), got ${String(v)}`)
+  }
+  if ((v as number) > max) throw new ConfigError(`guard.${name} must be at most ${max} (${why}), got ${String(v)}`)
+}
+const TIMER = "setTimeout's limit, 2^31-1 ms"
+/** A timer delay: 0 allowed (off) or not, never past setTimeout's limit. */
+const timerMs = atMost(integer, LIMITS.timerMs, TIMER)
+const positiveTimerMs = atMost(positiveInteger, LIMITS.timerMs, TIMER)
 const fraction: Check = (name, v) => {
   if (typeof v !== 'number' || !(v >= 0 && v < 1)) {
     throw new ConfigError(`guard.${name} must be a number in [0, 1), got ${JSON.stringify(v)}`)
@@ -213,33 +244,33 @@ const record: Check = (name, v) => {
 }
 
 const CHECKS: Record<keyof ResolvedGuardOptions, Check> = {
-  keepAliveIdleMs: wholeSeconds,
-  keepAliveIntervalMs: wholeSeconds,
-  keepAliveCount: positiveInteger,
-  userTimeoutMs: integer,
-  checkIntervalMs: integer,
-  procScanIntervalMs: integer,
-  stallMs: positiveInteger,
-  minRetransmits: positiveInteger,
-  stallHardLimitMs: positiveInteger,
-  probeAfterMs: positiveInteger,
-  probeTimeoutMs: positiveInteger,
-  probeIntervalMs: positiveInteger,
-  graceMs: integer,
-  leakDetectionThresholdMs: integer,
+  keepAliveIdleMs: wholeSeconds(LIMITS.keepAliveMs, 'MAX_TCP_KEEPIDLE, 32767 s'),
+  keepAliveIntervalMs: wholeSeconds(LIMITS.keepAliveMs, 'MAX_TCP_KEEPINTVL, 32767 s'),
+  keepAliveCount: atMost(positiveInteger, LIMITS.keepAliveCount, 'MAX_TCP_KEEPCNT'),
+  userTimeoutMs: atMost(integer, LIMITS.userTimeoutMs, 'TCP_USER_TIMEOUT is a signed 32-bit int'),
+  checkIntervalMs: timerMs,
+  procScanIntervalMs: timerMs,
+  stallMs: positiveTimerMs,
+  minRetransmits: atMost(positiveInteger, LIMITS.retransmits, 'tcpi_retransmits is 8 bits'),
+  stallHardLimitMs: positiveTimerMs,
+  probeAfterMs: positiveTimerMs,
+  probeTimeoutMs: positiveTimerMs,
+  probeIntervalMs: positiveTimerMs,
+  graceMs: timerMs,
+  leakDetectionThresholdMs: timerMs,
   maxLifetimeJitter: fraction,
-  minIdle: integer,
+  minIdle: atMost(integer, LIMITS.clients, 'a count of clients, 2^31-1'),
   targetSessionAttrs: oneOf(TARGET_SESSION_ATTRS),
   loadBalanceHosts: oneOf(LOAD_BALANCE_HOSTS),
   regions: record,
   lookup: fn,
-  topologyIntervalMs: integer,
-  dnsIntervalMs: integer,
+  topologyIntervalMs: timerMs,
+  dnsIntervalMs: timerMs,
   singleRegion: bool,
   topologyEvictInUse: oneOf(['destroy', 'release']),
-  connectAttemptTimeoutMs: positiveInteger,
-  connectTimeoutMs: positiveInteger,
-  recoveryIntervalMs: positiveInteger,
+  connectAttemptTimeoutMs: positiveTimerMs,
+  connectTimeoutMs: positiveTimerMs,
+  recoveryIntervalMs: positiveTimerMs,
   poolName: (name, v) => {
     if (v !== null && (typeof v !== 'string' || v === '')) throw new ConfigError(`guard.${name} must be a non-empty string`)
   },
@@ -250,18 +281,20 @@ const CHECKS: Record<keyof ResolvedGuardOptions, Check> = {
 }
 
 export function resolveGuardOptions(input: GuardOptions | undefined): ResolvedGuardOptions {
-  if (input !== undefined && (typeof input !== 'object' || input === null)) {
-    throw new ConfigError(`guard must be an object, got ${JSON.stringify(input)}`)
+  if (input !== undefined && (typeof input !== 'object' || input === null || Array.isArray(input))) {
+    throw new ConfigError(`guard must be an object, got ${Array.isArray(input) ? 'an array' : JSON.stringify(input)}`)
   }
-  const given = input ?? {}
+  const given = (input ?? {}) as Record<string, unknown>
+  // Own keys against own keys: `'constructor' in CHECKS` is true through Object.prototype, and a JSON
+  // `"__proto__"` key is an own key that plain property reads would not see.
   for (const key of Object.keys(given)) {
-    if (!(key in CHECKS)) {
+    if (!Object.prototype.hasOwnProperty.call(CHECKS, key)) {
       throw new ConfigError(`unknown guard option '${key}'; known: ${Object.keys(CHECKS).join(', ')}`)
     }
   }
   const out = { ...GUARD_DEFAULTS }
   for (const key of Object.keys(CHECKS) as (keyof ResolvedGuardOptions)[]) {
-    const v = (given as Record<string, unknown>)[key]
+    const v = given[key]
     if (v === undefined) continue
     CHECKS[key](key, v)
     ;(out as Record<string, unknown>)[key] = v

@@ -8,6 +8,7 @@ import { ConfigError } from '../errors'
 import { Guard } from '../guard/guard'
 import type { GuardOptions } from '../options'
 import { resolveGuardOptions } from '../options'
+import { parseHosts } from '../topology/hosts'
 import { type ClientClass, guardedClientClass, HookBinding, type PendingItem, wrap } from '../pg/adapter'
 
 export interface PoolConfig extends Omit<pg.PoolConfig, 'host' | 'port'> {
@@ -33,7 +34,9 @@ export class Pool extends pg.Pool {
 
   constructor(config?: PoolConfig) {
     const { guard: guardOptions, rest } = splitConfig(config)
-    resolveGuardOptions(guardOptions) // throw on bad options before pg-pool sets anything up
+    // Throw on bad options and host lists before pg-pool sets anything up.
+    resolveGuardOptions(guardOptions)
+    parseHosts((rest ?? {}) as Parameters<typeof parseHosts>[0])
     const binding = new HookBinding()
     const Client = ((rest as { Client?: ClientClass } | undefined)?.Client ?? pg.Client) as ClientClass
     super(Object.assign(rest ?? {}, { Client: guardedClientClass(Client, binding) }) as pg.PoolConfig)
@@ -67,9 +70,14 @@ export class Pool extends pg.Pool {
  * holds are hardened and tracked at once; new ones from their first packet.
  */
 export function guard(pool: pg.Pool, options?: GuardOptions): Guard {
-  if (!(pool instanceof pg.Pool) && typeof (pool as { connect?: unknown })?.connect !== 'function') {
+  const p = pool as unknown as { connect?: unknown; options?: unknown } | null | undefined
+  if (typeof p !== 'object' || p === null || typeof p.connect !== 'function' || typeof p.options !== 'object' || p.options === null) {
     throw new ConfigError('guard() needs a pg.Pool instance')
   }
+  // Validate before the Guard claims the pool: a rejected call must leave it unguarded, so a corrected
+  // retry is not refused as PGG_ALREADY_GUARDED.
+  resolveGuardOptions(options)
+  parseHosts(p.options as Parameters<typeof parseHosts>[0])
   const g = new Guard(pool, options)
   hideCredentials((pool as unknown as { options: object }).options, ['connectionString'])
   return g
@@ -89,6 +97,9 @@ function hideCredentials(options: object, keys: string[]): void {
 /** Copy the config without `guard`, keeping property descriptors (a non-enumerable password stays hidden). */
 function splitConfig(config: PoolConfig | undefined): { guard: GuardOptions | undefined; rest: object | undefined } {
   if (config == null) return { guard: undefined, rest: config }
+  if (typeof config !== 'object' || Array.isArray(config)) {
+    throw new ConfigError(`the pool config must be an object, got ${Array.isArray(config) ? 'an array' : typeof config}`)
+  }
   const descriptors = Object.getOwnPropertyDescriptors(config)
   const guardOptions = config.guard
   delete (descriptors as Record<string, unknown>).guard

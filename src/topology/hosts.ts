@@ -4,8 +4,8 @@
  * one by role (node-postgres issue #1470). Definitions follow libpq 14 (target_session_attrs) and 16
  * (load_balance_hosts).
  */
-import { isIP } from 'node:net'
 import { ConfigError } from '../errors'
+import { parseConnectionString } from '../pg/adapter'
 
 export interface HostSpec {
   host: string
@@ -61,67 +61,126 @@ export interface ParsedHosts {
 /**
  * Hosts from pg-style options: `host` as 'a', 'a,b' or ['a', 'b'], `port` as one number for all, 'p1,p2'
  * or [p1, p2]; or a connection string `postgresql://user@a:5432,b:5433/db?...` (its hosts win, as in pg).
+ * Input pg would choke on later (an empty host in a list, a host that is not a string, a connection string
+ * that is not a string) is a ConfigError here, at construction.
  */
 export function parseHosts(options: { host?: unknown; port?: unknown; connectionString?: unknown }): ParsedHosts {
   const cs = options.connectionString
+  if (cs !== undefined && cs !== null && typeof cs !== 'string') {
+    throw new ConfigError(`connectionString must be a string, got ${typeof cs}`)
+  }
   if (typeof cs === 'string' && cs !== '') {
     const fromUrl = parseUrlHosts(cs)
     if (fromUrl) return fromUrl
   }
-  const hostList = splitList(options.host)
-  const portList = splitList(options.port).map((p) => toPort(p))
-  const hosts = hostList.length === 0 ? [] : hostList
+  const hosts = hostList(options.host)
+  const portList = splitList('port', options.port).map((p) => toPort(p))
   if (portList.length > 1 && portList.length !== hosts.length) {
     throw new ConfigError(`${hosts.length} hosts but ${portList.length} ports; give one port for all, or one per host`)
   }
   return {
-    hosts: hosts.map((host, i) => ({ host, port: portList[portList.length > 1 ? i : 0] ?? 5432 })),
+    hosts: hosts.map((host, i) => ({ host, port: portList[portList.length > 1 ? i : 0] ?? defaultPort() })),
   }
 }
 
-function splitList(v: unknown): string[] {
+/** pg's default port when none is given: PGPORT, else 5432 (pg's ConnectionParameters). */
+function defaultPort(): number {
+  const env = Number(process.env.PGPORT)
+  return Number.isInteger(env) && env >= 1 && env <= 65535 ? env : 5432
+}
+
+/** `host`: a string (one host, a Unix socket directory, or 'a,b') or an array of strings; no empty entries. */
+function hostList(v: unknown): string[] {
+  if (v === undefined || v === null || v === '') return []
+  if (typeof v !== 'string' && !Array.isArray(v)) {
+    throw new ConfigError(`host must be a string or an array of strings, got ${typeof v === 'number' ? `the number ${v}` : typeof v}`)
+  }
+  if (Array.isArray(v)) {
+    v.forEach((h, i) => {
+      if (typeof h !== 'string') throw new ConfigError(`host[${i}] must be a string, got ${typeof h}`)
+    })
+  }
+  const list = splitList('host', v)
+  const empty = list.findIndex((h) => h === '')
+  if (empty >= 0) {
+    throw new ConfigError(`host ${JSON.stringify(Array.isArray(v) ? v : String(v))} has an empty entry (position ${empty + 1} of ${list.length})`)
+  }
+  return list
+}
+
+function splitList(what: string, v: unknown): string[] {
   if (v === undefined || v === null || v === '') return []
   if (Array.isArray(v)) return v.map((x) => String(x).trim())
   if (typeof v === 'number') return [String(v)]
   if (typeof v === 'string') return v.startsWith('/') ? [v] : v.split(',').map((s) => s.trim())
-  throw new ConfigError(`host and port must be strings, numbers or arrays, got ${typeof v}`)
+  throw new ConfigError(`${what} must be a string, a number or an array, got ${typeof v}`)
 }
 
 function toPort(p: string): number {
   const n = Number(p)
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new ConfigError(`invalid port ${JSON.stringify(p)}`)
+  if (p === '' || !Number.isInteger(n) || n < 1 || n > 65535) throw new ConfigError(`invalid port ${JSON.stringify(p)}`)
   return n
 }
 
-/** `postgresql://u:p@a:1,b:2,[::1]:3/db?x=y` -> hosts, params, and the URL rewritten with the first host. */
+/**
+ * A multi-host URL, `postgresql://u:p@a:1,b:2,[::1]:3/db?x=y`, parsed as pg parses a URL. Only the host list
+ * is ours to split: as in the WHATWG URL parser pg uses, the authority ends at the first '/', '?' or '#'
+ * after '//', and the hosts start after its *last* '@' (an unencoded '@' in a password belongs to the
+ * password). Everything else — user, password, database, parameters — is read by pg-connection-string
+ * from the URL with only the first host in it, which is also what pg is given.
+ */
 function parseUrlHosts(cs: string): ParsedHosts | undefined {
-  const m = /^(postgres(?:ql)?:\/\/)(?:([^@/]*)@)?([^/?#]*)(.*)$/i.exec(cs)
+  const m = /^(postgres(?:ql)?:\/\/)([^/?#]*)([\s\S]*)$/i.exec(cs)
   if (!m) return undefined
-  const [, scheme, userinfo, hostPart, rest] = m
-  if (hostPart === '') return undefined
-  const hosts: HostSpec[] = []
-  for (const item of splitHostPart(hostPart)) {
-    const hm = /^(\[[^\]]+\]|[^:]+)(?::(\d*))?$/.exec(item)
-    if (!hm) throw new ConfigError(`cannot parse host '${item}' in the connection string`)
-    const host = decodeURIComponent(hm[1].replace(/^\[|\]$/g, ''))
-    hosts.push({ host, port: hm[2] ? toPort(hm[2]) : 5432 })
+  const [, scheme, authority, rest] = m
+  const at = authority.lastIndexOf('@')
+  const userinfo = authority.slice(0, at + 1)
+  const items = splitHostPart(authority.slice(at + 1))
+  if (items.length > 1) {
+    const empty = items.findIndex((x) => x === '')
+    if (empty >= 0) throw new ConfigError(`the connection string's host list has an empty entry (position ${empty + 1} of ${items.length})`)
   }
-  const query = new URLSearchParams(rest.split('?')[1]?.split('#')[0] ?? '')
-  const tsa = query.get('target_session_attrs') ?? undefined
-  const lb = query.get('load_balance_hosts') ?? undefined
+  const single = items.length > 1 ? `${scheme}${userinfo}${items[0]}${rest}` : cs
+  const config = pgParse(single, 'the connection string')
+  let hosts: HostSpec[]
+  if (items.length > 1) {
+    hosts = items.map((item) => {
+      const h = pgParse(`${scheme}${item}`, `host '${item}' in the connection string`)
+      return { host: String(h.host ?? ''), port: h.port ? toPort(String(h.port)) : defaultPort() }
+    })
+  } else {
+    // One host (or none, or ?host=/socket/dir): exactly what pg will use; none leaves it to pg's defaults.
+    const host = typeof config.host === 'string' ? config.host : ''
+    hosts = host === '' ? [] : [{ host, port: config.port ? toPort(String(config.port)) : defaultPort() }]
+  }
+  const tsa = param(config, 'target_session_attrs')
+  const lb = param(config, 'load_balance_hosts')
   if (tsa !== undefined && !TARGET_SESSION_ATTRS.includes(tsa as TargetSessionAttrs)) {
     throw new ConfigError(`target_session_attrs=${tsa} in the connection string; expected one of ${TARGET_SESSION_ATTRS.join(', ')}`)
   }
   if (lb !== undefined && !LOAD_BALANCE_HOSTS.includes(lb as LoadBalanceHosts)) {
     throw new ConfigError(`load_balance_hosts=${lb} in the connection string; expected one of ${LOAD_BALANCE_HOSTS.join(', ')}`)
   }
-  const first = hosts[0]
-  const firstText = isIP(first.host) === 6 ? `[${first.host}]` : encodeURIComponent(first.host)
   return {
     hosts,
     targetSessionAttrs: tsa as TargetSessionAttrs | undefined,
     loadBalanceHosts: lb as LoadBalanceHosts | undefined,
-    connectionString: `${scheme}${userinfo !== undefined ? `${userinfo}@` : ''}${firstText}:${first.port}${rest}`,
+    connectionString: single,
+  }
+}
+
+function param(config: Record<string, unknown>, key: string): string | undefined {
+  const v = config[key]
+  return typeof v === 'string' ? v : undefined
+}
+
+/** pg's own parser; its failures become a ConfigError that quotes `what`, never the URL (it holds the password). */
+function pgParse(url: string, what: string): Record<string, unknown> {
+  try {
+    return parseConnectionString(url)
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err)
+    throw new ConfigError(`cannot parse ${what}: ${reason}`)
   }
 }
 
@@ -139,7 +198,7 @@ function splitHostPart(s: string): string[] {
     } else cur += ch
   }
   out.push(cur)
-  return out.filter((x) => x !== '')
+  return out
 }
 
 export function hostKey(h: HostSpec): string {

@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events'
 import { isIP } from 'node:net'
 import { lookup as dnsLookup } from 'node:dns/promises'
 import { normalizeAddress } from '../kernel/proc-net-tcp'
+import { callLookup } from '../pg/adapter'
 import { HostMonitor, type HostObservation } from './host-monitor'
 import { type Attempt, type HostSpec, hostKey, type LoadBalanceHosts, planAttempts, type ServerRole, type TargetSessionAttrs } from './hosts'
 import type { Regions } from './regions'
@@ -200,10 +201,14 @@ export class Topology extends EventEmitter<TopologyEvents> {
   private async resolve(h: HostState): Promise<void> {
     let addresses: string[]
     try {
-      const answer = await this.options.lookup(h.spec.host)
-      addresses = answer.map(normalizeAddress).sort()
+      // callLookup checks the hook's answer (an array of IPs) and turns a non-Error rejection into a coded one.
+      addresses = (await callLookup(this.options.lookup, h.spec.host)).map(normalizeAddress).sort()
+      // An empty answer is no answer (dns.lookup says ENOTFOUND): taken as one, every socket would be stale.
+      if (addresses.length === 0) throw Object.assign(new Error(`no address for ${h.spec.host}`), { code: 'ENOTFOUND' })
     } catch (err) {
-      h.error = `DNS: ${(err as Error).message}` // keep the last good answer: a resolver hiccup is no failover
+      // Keep the last good answer: a resolver hiccup is no failover.
+      const e = err as { message?: unknown; code?: unknown }
+      h.error = `DNS: ${String(e?.message ?? err)}${typeof e?.code === 'string' ? ` (${e.code})` : ''}`
       return
     }
     if (this.stopped || JSON.stringify(addresses) === JSON.stringify(h.addresses)) return
