@@ -44,7 +44,7 @@ export interface Library {
 }
 
 /**
- * The error (or one it wraps: `cause`, TypeORM's `driverError`, AggregateError's `errors`) that carries
+ * The error (or one it wraps: `cause`, TypeORM's `driverError`, Prisma's `meta.driverAdapterError.cause`, AggregateError's `errors`) that carries
  * `code`, with the path to it, e.g. "DrizzleQueryError.cause"; undefined when none does.
  */
 export function findCode(err: unknown, code: string): { error: Error; path: string } | undefined {
@@ -52,9 +52,9 @@ export function findCode(err: unknown, code: string): { error: Error; path: stri
   const walk = (e: unknown, path: string): { error: Error; path: string } | undefined => {
     if (e === null || typeof e !== 'object' || seen.has(e)) return undefined
     seen.add(e)
-    const o = e as { code?: unknown; cause?: unknown; driverError?: unknown; errors?: unknown }
+    const o = e as { code?: unknown; cause?: unknown; driverError?: unknown; meta?: unknown; driverAdapterError?: unknown; errors?: unknown }
     if (o.code === code) return { error: e as Error, path }
-    for (const key of ['cause', 'driverError'] as const) {
+    for (const key of ['cause', 'driverError', 'meta', 'driverAdapterError'] as const) {
       const hit = walk(o[key], `${path}.${key}`)
       if (hit) return hit
     }
@@ -82,6 +82,13 @@ export function crashWatch(): { stop(): unknown[] } {
       return seen
     },
   }
+}
+
+/** One line for the log: class, code, Prisma's meta, the message's first line. */
+function describeError(err: Error): string {
+  const o = err as Error & { code?: unknown; meta?: unknown }
+  const meta = o.meta === undefined ? '' : ` meta=${JSON.stringify(o.meta)}`
+  return `${err.constructor.name} code=${String(o.code)}${meta}: ${err.message.trim().split('\n')[0]}`
 }
 
 /** Settles `p` to its rejection reason, or fails if it resolved. */
@@ -176,7 +183,7 @@ export function ecosystemSuite(lib: Library): Suite {
         await cluster.get().primary.query('SELECT pg_terminate_backend($1)', [pid])
         const err = await slow
         const coded = findCode(err, '57P01') ?? findCode(err, 'ECONNRESET')
-        console.log(`# ${lib.name}: killed backend surfaced as ${err.constructor.name}: ${err.message.split('\n')[0]}${coded ? ` (code ${(coded.error as Error & { code: string }).code} at ${coded.path})` : ''}`)
+        console.log(`# ${lib.name}: killed backend surfaced as ${describeError(err)}${coded ? ` (code ${(coded.error as Error & { code: string }).code} at ${coded.path})` : ''}`)
         await seventh(db)
         assert.ok(!guardPids(db.pool).includes(pid!), 'the killed backend left the pool')
         assert.deepEqual(watch.stop(), [])
@@ -222,7 +229,7 @@ export function ecosystemSuite(lib: Library): Suite {
         const elapsed = Date.now() - started
         await fault.remove()
         const coded = findCode(err, ErrorCodes.CONNECTION_EVICTED)
-        console.log(`# ${lib.name}: blackhole surfaced after ${elapsed} ms as ${err.constructor.name}: ${err.message.split('\n')[0]}${coded ? ` (PGG_CONNECTION_EVICTED at ${coded.path})` : ''}`)
+        console.log(`# ${lib.name}: blackhole surfaced after ${elapsed} ms as ${describeError(err)}${coded ? ` (PGG_CONNECTION_EVICTED at ${coded.path})` : ''}`)
         assert.ok(coded, `PGG_CONNECTION_EVICTED is not in what ${lib.name} threw: ${err.stack}`)
         assert.ok(elapsed < 5000, `rejected after ${elapsed} ms`)
         await seventh(db)
