@@ -8,7 +8,7 @@ import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
-const tiers = ['test/unit', 'test/pg', 'test/kernel', 'test/kit']
+const tiers = ['test/unit', 'test/pg', 'test/kernel', 'test/kit', 'test/ecosystem']
 const args = process.argv.slice(2)
 
 function collect(path) {
