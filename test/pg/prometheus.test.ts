@@ -127,10 +127,14 @@ describe('Grafana dashboard against a real Prometheus', { skip }, () => {
     if (root) await c.promote(b)
     else a.thaw()
     await until(async () => (await promQuery(prom, 'pg_pool_guard_evictions_total')).length > 0, 'Prometheus saw an eviction', 30_000, 250)
-    await until(
-      async () => (await promQuery(prom, 'ALERTS{alertname="PgPoolGuardEvictionBurst", alertstate=~"pending|firing"}')).length > 0,
-      'the eviction-burst alert is pending or firing', 30_000, 250
-    )
+    let burst: { metric: Record<string, string> }[] = []
+    await until(async () => {
+      burst = (await promQuery(prom, 'ALERTS{alertname="PgPoolGuardEvictionBurst", alertstate=~"pending|firing"}')) as typeof burst
+      return burst.length > 0
+    }, 'the eviction-burst alert is pending or firing', 30_000, 250)
+    assert.equal(burst[0].metric.db_client_connection_pool_name, 'orders')
+    const evicted = (await promQuery(prom, 'sum(pg_pool_guard_evictions_total)')) as { value: [number, string] }[]
+    console.log(`# PgPoolGuardEvictionBurst ${burst[0].metric.alertstate} for pool orders after ${evicted[0]?.value[1]} evictions`)
     // rate() and histogram_quantile() need two samples after the event.
     await until(async () => (await promQuery(prom, 'count_over_time(pg_pool_guard_evictions_total[1m])')).some((r) => Number((r as { value: [number, string] }).value[1]) >= 3), 'three scrapes since', 20_000, 250)
 
