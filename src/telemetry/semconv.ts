@@ -136,6 +136,8 @@ export const GUARD = {
  * State gauges follow the shape of the semantic conventions' hw.status: one series per possible state,
  * 1 for the state the host is in and 0 for the others, so `== 1` selects the current state and a state
  * that never occurred still has a series (absent() is not needed to tell "healthy" from "not reported").
+ * Their unit is the count annotation `{host}` (how many hosts are in that state: 0 or 1), not `1`: a gauge of
+ * unit 1 is a ratio, and the OpenTelemetry Collector's Prometheus exporter would name it *_ratio.
  */
 export const ATTR_HOST_STATE = 'pg_pool_guard.host.state'
 export const HOST_STATE_HEALTHY = 'healthy'
@@ -146,7 +148,7 @@ export const REPLICATION_STATE_LOST = 'lost'
 
 export const HOST_HEALTH = {
   health: {
-    name: 'pg_pool_guard.host.health', kind: 'observable-gauge', unit: '1',
+    name: 'pg_pool_guard.host.health', kind: 'observable-gauge', unit: '{host}',
     description: 'Health of a database host as the pool sees it: 1 for its current pg_pool_guard.host.state (healthy, degraded), 0 for the other',
   },
   rtt: {
@@ -165,7 +167,7 @@ export const HOST_HEALTH = {
 
 export const REPLICATION = {
   state: {
-    name: 'pg_pool_guard.replication.state', kind: 'observable-gauge', unit: '1',
+    name: 'pg_pool_guard.replication.state', kind: 'observable-gauge', unit: '{host}',
     description: 'Replication of a standby host as its monitor sees it: 1 for its current pg_pool_guard.replication.state (ok, lost), 0 for the other',
   },
 } as const satisfies Record<string, InstrumentSpec>

@@ -91,6 +91,8 @@ describe('alert rules', () => {
     assert.equal(semconv.HOST_HEALTH.rtt.unit, 's')
     assert.equal(semconv.HOST_HEALTH.retransmitRatio.unit, '1')
     assert.equal(semconv.HOST_HEALTH.queuedBytes.unit, 'By')
+    assert.equal(semconv.HOST_HEALTH.health.unit, '{host}')
+    assert.equal(semconv.REPLICATION.state.unit, '{host}')
   })
 
   const skip = promtoolMissing()
