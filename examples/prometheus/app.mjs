@@ -5,6 +5,9 @@
 // Without DATABASE_URL it starts its own primary + streaming standby (pg-pool-guard/testing, embedded
 // PostgreSQL). Endpoints: POST /orders, GET /orders, GET /guard (snapshot + topology), GET /healthz.
 // Metrics: http://127.0.0.1:9464/metrics (METRICS_PORT). Set LOAD=0 to stop the built-in order traffic.
+// Prometheus: prometheus.yml next to this file scrapes it and loads alerts.yml (dual-region, split-brain
+// exposure, eviction bursts, a guard that stopped passing, degraded hosts, lost replication), whose unit
+// tests are alerts.test.yml (promtool test rules alerts.test.yml).
 import http from 'node:http'
 import pg from 'pg'
 import { NodeSDK } from '@opentelemetry/sdk-node'

@@ -126,3 +126,48 @@ export const GUARD = {
     description: 'Number of distinct writable hosts the pool holds sockets to (more than one: split-brain exposure)',
   },
 } as const satisfies Record<string, InstrumentSpec>
+
+/**
+ * Host health and replication: declared here so alert rules (examples/prometheus/alerts.yml) and the
+ * dashboard can name them now; the instruments that emit them are being added (no code here records them
+ * yet, which is why they sit apart from GUARD: test/pg/metrics.test.ts requires every GUARD entry to be
+ * exported). All carry pool.name and server.address/server.port of the host they describe.
+ *
+ * State gauges follow the shape of the semantic conventions' hw.status: one series per possible state,
+ * 1 for the state the host is in and 0 for the others, so `== 1` selects the current state and a state
+ * that never occurred still has a series (absent() is not needed to tell "healthy" from "not reported").
+ * Their unit is the count annotation `{host}` (how many hosts are in that state: 0 or 1), not `1`: a gauge of
+ * unit 1 is a ratio, and the OpenTelemetry Collector's Prometheus exporter would name it *_ratio.
+ */
+export const ATTR_HOST_STATE = 'pg_pool_guard.host.state'
+export const HOST_STATE_HEALTHY = 'healthy'
+export const HOST_STATE_DEGRADED = 'degraded'
+export const ATTR_REPLICATION_STATE = 'pg_pool_guard.replication.state'
+export const REPLICATION_STATE_OK = 'ok'
+export const REPLICATION_STATE_LOST = 'lost'
+
+export const HOST_HEALTH = {
+  health: {
+    name: 'pg_pool_guard.host.health', kind: 'observable-gauge', unit: '{host}',
+    description: 'Health of a database host as the pool sees it: 1 for its current pg_pool_guard.host.state (healthy, degraded), 0 for the other',
+  },
+  rtt: {
+    name: 'pg_pool_guard.host.rtt', kind: 'observable-gauge', unit: 's',
+    description: 'Smoothed round-trip time to the host on its pooled sockets (TCP_INFO tcpi_rtt)',
+  },
+  retransmitRatio: {
+    name: 'pg_pool_guard.host.retransmit_ratio', kind: 'observable-gauge', unit: '1',
+    description: 'Share of the segments sent to the host that were retransmitted, on its pooled sockets (0 to 1)',
+  },
+  queuedBytes: {
+    name: 'pg_pool_guard.host.queued_bytes', kind: 'observable-gauge', unit: 'By',
+    description: 'Bytes sent to the host and not yet acknowledged, on its pooled sockets (send queue)',
+  },
+} as const satisfies Record<string, InstrumentSpec>
+
+export const REPLICATION = {
+  state: {
+    name: 'pg_pool_guard.replication.state', kind: 'observable-gauge', unit: '{host}',
+    description: 'Replication of a standby host as its monitor sees it: 1 for its current pg_pool_guard.replication.state (ok, lost), 0 for the other',
+  },
+} as const satisfies Record<string, InstrumentSpec>

@@ -3,7 +3,14 @@
  * runs on a real primary + standby, Prometheus scrapes it every second, a fault is injected (iptables
  * blackhole and promotion when root, a frozen primary otherwise), and every panel's PromQL is evaluated
  * through Prometheus's HTTP API: each must return data, and no panel may name a metric the exporter does
- * not expose.
+ * not expose — except panels on metrics semconv.ts declares but no instrument emits yet (HOST_HEALTH,
+ * REPLICATION): those are skipped, by name, while the exporter does not expose them, and required to have
+ * data once it does.
+ *
+ * The same Prometheus loads the alert rules (examples/prometheus/alerts.yml, evaluated every second): while
+ * the app is healthy no rule is pending or firing, and the injected fault makes the eviction-burst rule
+ * pending (its `for:` is 30 s and a rule file has no per-environment override, so pending is the
+ * assertion; firing is accepted too).
  */
 import assert from 'node:assert/strict'
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
@@ -13,12 +20,18 @@ import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { freePort } from '../../src/testing/cluster'
 import { blackhole, kernelFaultsUnavailable, type KernelFault } from '../../src/testing/kernel-faults'
+import { HOST_HEALTH, REPLICATION } from '../../src/telemetry/semconv'
 import { until, useCluster } from '../helpers'
 
 const root = join(__dirname, '..', '..')
 const dashboard = JSON.parse(readFileSync(join(root, 'examples', 'grafana', 'pg-pool-guard.json'), 'utf8')) as {
   panels: { title: string; targets: { expr: string }[] }[]
 }
+const rulesFile = join(root, 'examples', 'prometheus', 'alerts.yml')
+
+/** Declared in semconv.ts, emitted by no instrument yet: their panels may be empty until one does. */
+const notYetEmitted = new Set([...Object.values(HOST_HEALTH), ...Object.values(REPLICATION)].map((s) => s.name.replace(/\./g, '_')))
+const NOT_YET_EMITTED_PANELS = ['Degraded hosts', 'Host RTT', 'Host retransmit ratio', 'Host queued bytes', 'Replication lost']
 
 function prometheusMissing(): string | undefined {
   try {
@@ -32,7 +45,7 @@ function prometheusMissing(): string | undefined {
 }
 
 const skip = prometheusMissing()
-const cluster = useCluster({ standby: true, primaryHost: '127.0.7.5', standbyHost: '127.0.7.6' })
+const cluster = useCluster({ standby: true, primaryHost: '127.0.10.57', standbyHost: '127.0.10.58' })
 const children: ChildProcess[] = []
 const dirs: string[] = []
 let fault: KernelFault | undefined
@@ -64,6 +77,13 @@ async function promQuery(base: string, expr: string): Promise<unknown[]> {
   return body.data.result
 }
 
+interface RuleGroup { rules: { name: string; health: string; lastError?: string; lastEvaluation: string }[] }
+
+async function ruleGroups(base: string): Promise<RuleGroup[]> {
+  const body = (await (await fetch(`${base}/api/v1/rules?type=alert`)).json()) as { data: { groups: RuleGroup[] } }
+  return body.data.groups
+}
+
 describe('Grafana dashboard against a real Prometheus', { skip }, () => {
   it('every panel returns data while a fault is injected, and names only exposed metrics', async () => {
     const c = cluster.get()
@@ -79,12 +99,23 @@ describe('Grafana dashboard against a real Prometheus', { skip }, () => {
 
     const dir = mkdtempSync(join(tmpdir(), 'pgg-prometheus-'))
     dirs.push(dir)
-    writeFileSync(join(dir, 'prometheus.yml'), `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['127.0.0.1:${metricsPort}']\n`)
+    writeFileSync(join(dir, 'prometheus.yml'), `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - ${JSON.stringify(rulesFile)}\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['127.0.0.1:${metricsPort}']\n`)
     await start('prometheus', [
       `--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`,
     ], {}, /Server is ready to receive web requests/)
     const prom = `http://127.0.0.1:${promPort}`
     await until(async () => (await promQuery(prom, 'db_client_connection_count')).length > 0, 'Prometheus scraped the app', 20_000, 200)
+
+    // Healthy: every rule loaded and evaluating, and none pending or firing over several evaluations.
+    const since = Date.now()
+    await until(async () => {
+      const rules = (await ruleGroups(prom)).flatMap((g) => g.rules)
+      return rules.length === 6 && rules.every((r) => r.health === 'ok' && Date.parse(r.lastEvaluation) > since)
+    }, 'Prometheus evaluated all six alert rules', 20_000, 250)
+    for (let i = 0; i < 5; i++) {
+      assert.deepEqual(await promQuery(prom, 'ALERTS'), [], 'no alert pending or firing while the app is healthy')
+      await new Promise((r) => setTimeout(r, 1000))
+    }
 
     // The fault: where root, blackhole the primary (zombies), then promote the standby (failover);
     // otherwise freeze the primary (host-unresponsive), then thaw it.
@@ -96,6 +127,14 @@ describe('Grafana dashboard against a real Prometheus', { skip }, () => {
     if (root) await c.promote(b)
     else a.thaw()
     await until(async () => (await promQuery(prom, 'pg_pool_guard_evictions_total')).length > 0, 'Prometheus saw an eviction', 30_000, 250)
+    let burst: { metric: Record<string, string> }[] = []
+    await until(async () => {
+      burst = (await promQuery(prom, 'ALERTS{alertname="PgPoolGuardEvictionBurst", alertstate=~"pending|firing"}')) as typeof burst
+      return burst.length > 0
+    }, 'the eviction-burst alert is pending or firing', 30_000, 250)
+    assert.equal(burst[0].metric.db_client_connection_pool_name, 'orders')
+    const evicted = (await promQuery(prom, 'sum(pg_pool_guard_evictions_total)')) as { value: [number, string] }[]
+    console.log(`# PgPoolGuardEvictionBurst ${burst[0].metric.alertstate} for pool orders after ${evicted[0]?.value[1]} evictions`)
     // rate() and histogram_quantile() need two samples after the event.
     await until(async () => (await promQuery(prom, 'count_over_time(pg_pool_guard_evictions_total[1m])')).some((r) => Number((r as { value: [number, string] }).value[1]) >= 3), 'three scrapes since', 20_000, 250)
 
@@ -106,15 +145,24 @@ describe('Grafana dashboard against a real Prometheus', { skip }, () => {
         .map((l) => l.replace(/[{ ].*/, ''))
     )
     const empty: string[] = []
+    const skipped: string[] = []
     for (const panel of dashboard.panels) {
       for (const t of panel.targets) {
+        let pending = false
         for (const name of t.expr.match(/\b(db_client_connection|pg_pool_guard)_[a-z_]+/g) ?? []) {
-          if (name.startsWith('db_client_connection_pool_name') || name.startsWith('db_client_connection_state') || /^pg_pool_guard_(reason|in_use|verdict|region|tcp_state|role|probe_outcome)$/.test(name)) continue
+          if (name.startsWith('db_client_connection_pool_name') || name.startsWith('db_client_connection_state') || /^pg_pool_guard_(reason|in_use|verdict|region|tcp_state|role|probe_outcome|host_state)$/.test(name)) continue
+          if (notYetEmitted.has(name) && !exposed.has(name)) {
+            pending = true
+            continue
+          }
           assert.ok(exposed.has(name), `panel "${panel.title}" names ${name}, which the exporter does not expose`)
         }
-        if ((await promQuery(prom, t.expr)).length === 0) empty.push(`${panel.title}: ${t.expr}`)
+        if (pending) skipped.push(panel.title)
+        else if ((await promQuery(prom, t.expr)).length === 0) empty.push(`${panel.title}: ${t.expr}`)
       }
     }
+    if (skipped.length) console.log(`# panels on metrics not emitted yet, not required to have data: ${skipped.join(', ')}`)
+    assert.deepEqual(skipped.filter((t) => !NOT_YET_EMITTED_PANELS.includes(t)), [], 'only the host-health and replication panels may wait for their metrics')
     assert.deepEqual(empty, [], 'panels without data')
     assert.ok(dashboard.panels.length >= 12)
   })
