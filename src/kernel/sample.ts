@@ -4,7 +4,7 @@
  */
 import type { TcpRow } from './proc-net-tcp'
 import { loadSockopt, TCP_INFO_SIZE } from './ffi'
-import { parseTcpInfo, type TcpInfo } from './tcp-info'
+import { parseTcpInfo, TCP_INFO_MIN_SIZE, type TcpInfo } from './tcp-info'
 
 export interface KernelSample {
   source: 'tcp_info' | 'proc'
@@ -32,7 +32,27 @@ export interface KernelSample {
   /** TCP_INFO totals; a change between two samples is progress. */
   bytesReceived: bigint | null
   bytesAcked: bigint | null
+  /** Segments retransmitted over the socket's life (TCP_INFO only). */
   totalRetrans: number | null
+  // What host health reads (src/judge/health-rules.ts). Optional so that hand-written samples (tests, fakes)
+  // need not spell them out; the two constructors below always set them, null meaning "unknown": the
+  // buffer of an older kernel is too short, or the sample is a /proc row.
+  /** Smoothed RTT and its mean deviation, ms. */
+  rttMs?: number | null
+  rttVarMs?: number | null
+  /** Segments sent / received over the socket's life, retransmissions and pure ACKs included (Linux 4.2+). */
+  segsOut?: number | null
+  segsIn?: number | null
+  /** Payload bytes retransmitted over the socket's life (Linux 4.19+). */
+  bytesRetrans?: number | null
+  /** Bytes written by the application that the kernel has not sent yet (Linux 4.6+). */
+  notsentBytes?: number | null
+  /** Segments in flight, not yet acknowledged (TCP_INFO; /proc gives bytes in `txQueue`). */
+  unacked?: number | null
+  /** Congestion window, segments. */
+  sndCwnd?: number | null
+  /** /proc only: bytes received and not yet read by the application. */
+  rxQueue?: number | null
 }
 
 const buf = Buffer.alloc(TCP_INFO_SIZE)
@@ -42,7 +62,7 @@ export function sampleTcpInfo(fd: number): KernelSample | undefined {
   const load = loadSockopt()
   if (!load.ok) return undefined
   const n = load.sockopt.tcpInfo(fd, buf)
-  if (n < 104) return undefined
+  if (n < TCP_INFO_MIN_SIZE) return undefined
   return sampleFromTcpInfo(parseTcpInfo(buf, n))
 }
 
@@ -62,6 +82,16 @@ export function sampleFromTcpInfo(i: TcpInfo): KernelSample {
     bytesReceived: i.bytesReceived ?? null,
     bytesAcked: i.bytesAcked ?? null,
     totalRetrans: i.totalRetrans,
+    rttMs: i.rttUs / 1000,
+    rttVarMs: i.rttVarUs / 1000,
+    segsOut: i.segsOut ?? null,
+    segsIn: i.segsIn ?? null,
+    // A u64 in the kernel; 2^53 bytes retransmitted is not a socket we will meet.
+    bytesRetrans: i.bytesRetrans === undefined ? null : Number(i.bytesRetrans),
+    notsentBytes: i.notsentBytes ?? null,
+    unacked: i.unacked,
+    sndCwnd: i.sndCwnd,
+    rxQueue: null,
   }
 }
 
@@ -81,5 +111,14 @@ export function sampleFromRow(row: TcpRow): KernelSample {
     bytesReceived: null,
     bytesAcked: null,
     totalRetrans: null,
+    rttMs: null,
+    rttVarMs: null,
+    segsOut: null,
+    segsIn: null,
+    bytesRetrans: null,
+    notsentBytes: null,
+    unacked: null,
+    sndCwnd: null,
+    rxQueue: row.rxQueue,
   }
 }
