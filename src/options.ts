@@ -76,6 +76,12 @@ export interface GuardOptions {
   connectTimeoutMs?: number
   /** While a host is down, it is probed this often (a new connection + SELECT 1) to see it answer again. @default 500 */
   recoveryIntervalMs?: number
+  /**
+   * When every host a new connection could go to is down, it waits this long for one to answer again, then
+   * fails with PGG_HOST_DOWN (or PGG_NO_HOST_AVAILABLE). 0 fails at once; raise it to ride out short
+   * outages (as HikariCP's connectionTimeout does). @default 1000
+   */
+  waitForHostMs?: number
   /** db.client.connection.pool.name. @default 'host:port/database' (hosts joined by ','; '#2' appended if taken) */
   poolName?: string | null
   /** Where metrics go. @default the global MeterProvider of @opentelemetry/api (a no-op until an SDK registers one) */
@@ -134,6 +140,9 @@ export interface MeterProviderLike {
  *   holds a pool slot meanwhile. 10 s covers a TLS + SCRAM login over a 500 ms-each-way link.
  * - recoveryIntervalMs 500 ms: while a host is down new connections fail at once; a probe every half second
  *   sees it answer again within ~0.5 s of the network healing (a probe whose SYN was dropped is not waited for).
+ * - waitForHostMs 1 s: long enough for a recovery probe to see a healed host (a query issued just after the
+ *   network heals then succeeds instead of failing), short enough that no caller is held past ~1 s by a host
+ *   that stays down.
  * - connectAttemptTimeoutMs 3 s: libpq has no default (connect_timeout) and a blackholed host holds a SYN for
  *   over two minutes; with another host to try, three seconds is plenty for a TCP + TLS + auth handshake.
  * - leakDetectionThresholdMs 0: off, as in HikariCP; capturing stacks on every acquire has a cost.
@@ -169,6 +178,7 @@ export const GUARD_DEFAULTS: ResolvedGuardOptions = {
   connectAttemptTimeoutMs: 3_000,
   connectTimeoutMs: 10_000,
   recoveryIntervalMs: 500,
+  waitForHostMs: 1_000,
   poolName: null,
   meterProvider: null,
   metrics: 'all',
@@ -271,6 +281,7 @@ const CHECKS: Record<keyof ResolvedGuardOptions, Check> = {
   connectAttemptTimeoutMs: positiveTimerMs,
   connectTimeoutMs: positiveTimerMs,
   recoveryIntervalMs: positiveTimerMs,
+  waitForHostMs: timerMs,
   poolName: (name, v) => {
     if (v !== null && (typeof v !== 'string' || v === '')) throw new ConfigError(`guard.${name} must be a non-empty string`)
   },

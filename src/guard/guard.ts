@@ -160,7 +160,7 @@ export class Guard extends EventEmitter<GuardEvents> {
       this.scheduler.wake()
     })
     const hooks: adapter.PoolHooks = {
-      ...connectPlanner({ baseOptions: poolOptions, topology: this.topo, hosts, targetSessionAttrs, lookup: o.lookup, singleRegion, queryRole }),
+      ...connectPlanner({ baseOptions: poolOptions, topology: this.topo, hosts, targetSessionAttrs, lookup: o.lookup, singleRegion, queryRole, waitForHostMs: o.waitForHostMs }),
       clientCreated: (client, attempt) => lifecycle.created(client, (attempt as Attempt | undefined) ?? null),
       connectFailed: (err) => {
         if (adapter.isPoolTimeout(err)) this.metrics.timeout()
@@ -266,6 +266,7 @@ export class Guard extends EventEmitter<GuardEvents> {
     this.releaseName()
   }
 
+
   /**
    * pool.end() was called: no new work, but keep judging until the last socket is gone — pg-pool ends as soon
    * as its list is empty, while the idle clients it ended may still wait for a FIN from a dead host.
@@ -274,6 +275,9 @@ export class Guard extends EventEmitter<GuardEvents> {
     this.endingPool = true
     this.housekeeping.stop()
     this.topo.stop()
+    // The pool's metrics end with it (its name is free for a new pool); the judging goes on.
+    this.metrics.close()
+    this.releaseName()
     queueMicrotask(() => this.stopWhenEmpty())
   }
 

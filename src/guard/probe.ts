@@ -5,12 +5,19 @@
  *
  * Any answer from the server, even an error (too many connections, auth), means it is alive. Only silence
  * past the deadline or a network-level failure means it is not.
+ *
+ * The deadline respects the link: once the server's first byte arrives (after f ms), the probe may take
+ * another SLOW_LINK_MULTIPLE x f to finish its login and SELECT 1 — a slow link (200-500 ms each way, SCRAM's
+ * four round trips) passes, while a frozen server (no byte at all) or a proxy whose backend is gone (its
+ * first bytes come at once, then nothing) still fails at the base deadline.
  */
 import { isIP } from 'node:net'
 import pg from 'pg'
 import type { ProbeResult } from '../judge/kernel-rules'
 import { clientConfigFor, destroyInUse, rawSocketOf } from '../pg/adapter'
-import { withDeadline } from '../util/time'
+
+/** After the server's first byte at f ms, the probe gets base + this x f to finish. */
+const SLOW_LINK_MULTIPLE = 8
 
 export interface ProbeTarget {
   /** Remote endpoint key, "ip:port": what the pooled sockets are connected to. */
@@ -34,12 +41,24 @@ export async function probe(poolOptions: object, target: ProbeTarget, timeoutMs:
   }
   const client = new pg.Client(config as pg.ClientConfig)
   client.on('error', () => {})
+  let timer: NodeJS.Timeout | undefined
   try {
-    await withDeadline(() => {
+    await new Promise<void>((resolve, reject) => {
+      /** (Re)arms the deadline at `total` ms from the start. */
+      const arm = (total: number): void => {
+        clearTimeout(timer)
+        timer = setTimeout(() => reject(new Error(`no answer within ${total} ms`)), total - (Date.now() - startedAt))
+        timer.unref()
+      }
+      arm(timeoutMs)
       const connected = client.connect()
-      rawSocketOf(client)?.unref() // the guard's own sockets never keep a process alive
-      return connected.then(() => client.query('SELECT 1'))
-    }, timeoutMs)
+      const socket = rawSocketOf(client)
+      socket?.unref() // the guard's own sockets never keep a process alive
+      socket?.once('data', () => {
+        arm(timeoutMs + SLOW_LINK_MULTIPLE * (Date.now() - startedAt))
+      })
+      connected.then(() => client.query('SELECT 1')).then(() => resolve(), reject)
+    }).finally(() => clearTimeout(timer))
     client.end().catch(() => {})
     return { endpoint: target.endpoint, alive: true, startedAt, finishedAt: Date.now() }
   } catch (err) {

@@ -331,9 +331,10 @@ export interface PoolHooks {
   afterConnect?(client: Client): Promise<void>
   /**
    * Before any attempt: an error to fail the new connection with at once (every host it could go to is
-   * down), or undefined to go ahead. No client is built and no slot taken.
+   * down), a promise of one (wait a bounded time for a host to come back first), or undefined to go ahead.
+   * No client is built and no slot taken meanwhile.
    */
-  admit?(): Error | undefined
+  admit?(): Error | Promise<Error | undefined> | undefined
   /** Connection attempts for one new client, in order; absent or one entry: pg-pool's single attempt. */
   plan?(): { target: unknown; label: string }[]
   /** Turns the failures of a multi-attempt connect into one error. */
@@ -414,15 +415,24 @@ export const wrap = {
    * one error naming them all. pg-pool's accounting is kept: each attempt is a full newClient (the client is
    * counted, and uncounted when it fails), and a retry that would exceed `max` goes back to the queue's head.
    */
-  newClient(pool: PgPool, binding: HookBinding, orig: (item: PendingItem) => void, item: PendingItem): void {
+  newClient(pool: PgPool, binding: HookBinding, orig: (item: PendingItem) => void, item: PendingItem, admitted = false): void {
     const hooks = binding.hooks
-    const refused = hooks?.admit?.()
-    if (refused) {
-      // As pg-pool does after a failed connect: the next waiter gets its turn (and its own answer).
-      process.nextTick(() => pool$(pool)._pulseQueue())
-      if (!item.timedOut) item.callback(refused, undefined, () => {})
+    const verdict = admitted ? undefined : hooks?.admit?.()
+    if (verdict instanceof Promise) {
+      const p = pool$(pool)
+      // A waiting connection holds no slot: let the next queued caller start waiting (or connecting) too.
+      process.nextTick(() => p._pulseQueue())
+      void verdict.then((refused) => {
+        if (refused) return refuse(pool, item, refused)
+        if (item.timedOut) return // pg-pool already told the caller
+        if (p.ending) return refuse(pool, item, hooks?.endedError?.() ?? new Error('Cannot use a pool after calling end on the pool'))
+        // Others may have taken the room meanwhile: wait in line like any caller.
+        if (p._clients.length >= p.options.max) return void p._pendingQueue.unshift(item)
+        wrap.newClient(pool, binding, orig, item, true)
+      })
       return
     }
+    if (verdict) return refuse(pool, item, verdict)
     const plan = hooks?.plan?.() ?? []
     if (plan.length <= 1 || !hooks?.attemptsFailed) {
       binding.nextAttempt = plan[0]?.target
@@ -508,6 +518,13 @@ export const wrap = {
       options.maxLifetimeSeconds = configured
     }
   },
+}
+
+/** A new connection refused before any attempt: the caller hears it, and the next waiter gets its turn. */
+function refuse(pool: PgPool, item: PendingItem, err: Error): void {
+  // As pg-pool does after a failed connect: pulse the queue so queued callers get their own answer.
+  process.nextTick(() => pool$(pool)._pulseQueue())
+  if (!item.timedOut) item.callback(err, undefined, () => {})
 }
 
 const GUARDED = Symbol.for('pg-pool-guard.guarded')

@@ -390,7 +390,15 @@ export function uniquePoolName(wanted: string): { name: string; release(): void 
   let name = wanted
   for (let n = 2; names.has(name); n++) name = `${wanted}#${n}`
   names.set(name, 1)
-  return { name, release: () => names.delete(name) }
+  let released = false
+  return {
+    name,
+    // Idempotent: once released, the name may belong to a newer pool.
+    release: () => {
+      if (!released) names.delete(name)
+      released = true
+    },
+  }
 }
 
 export type { ObservableResult }

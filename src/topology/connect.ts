@@ -25,6 +25,8 @@ export interface ConnectDeps {
   singleRegion: boolean
   /** Asks the server (PostgreSQL < 14, which reports no in_hot_standby): pg_is_in_recovery() and transaction_read_only. */
   queryRole(client: Client): Promise<ServerRole>
+  /** When every host is down, a new connection waits this long for one to answer again before it fails. */
+  waitForHostMs: number
 }
 
 /**
@@ -35,14 +37,33 @@ export function connectPlanner(d: ConnectDeps): Partial<PoolHooks> {
   const multi = d.hosts.length > 1
   const checksRole = d.targetSessionAttrs !== 'any' || multi
   const single: Attempt = { ...d.hosts[0], require: d.targetSessionAttrs }
-  const admit = (): Error | undefined => {
+  const allDown = (): boolean => d.hosts.every((h) => d.topology.state(h.host, h.port)?.down)
+  const downError = (): Error => {
     const states = d.hosts.map((h) => d.topology.state(h.host, h.port))
-    if (!states.every((h) => h?.down)) return undefined
-    if (!multi) return new HostDownError(single.host, single.port, states[0]!.down!)
+    if (!multi) return new HostDownError(single.host, single.port, states[0]?.down ?? 'down')
     return new NoHostAvailableError(
       d.targetSessionAttrs,
-      d.hosts.map((h, i) => ({ host: h.host, port: h.port, rejected: `down: ${states[i]!.down}`, code: ErrorCodes.HOST_DOWN }))
+      d.hosts.map((h, i) => ({ host: h.host, port: h.port, rejected: `down: ${states[i]?.down}`, code: ErrorCodes.HOST_DOWN }))
     )
+  }
+  // Connections waiting for a host to come back; one topology listener serves them all.
+  const waiting = new Set<() => void>()
+  d.topology.on('change', () => {
+    if (waiting.size > 0 && !allDown()) for (const wake of [...waiting]) wake()
+  })
+  const admit = (): Error | Promise<Error | undefined> | undefined => {
+    if (!allDown()) return undefined
+    if (d.waitForHostMs <= 0) return downError()
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        waiting.delete(done)
+        resolve(allDown() ? downError() : undefined)
+      }
+      const timer = setTimeout(done, d.waitForHostMs)
+      timer.unref()
+      waiting.add(done)
+    })
   }
   if (!multi && !checksRole && !d.lookup) return { admit }
   const hooks: Partial<PoolHooks> = {
