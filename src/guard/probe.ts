@@ -30,8 +30,9 @@ export interface ProbeTarget {
 
 export async function probe(poolOptions: object, target: ProbeTarget, timeoutMs: number): Promise<ProbeResult> {
   const startedAt = Date.now()
+  // No connectionTimeoutMillis: the deadline below is the only one (it grows on a slow link).
   const config = clientConfigFor(poolOptions, target.ip, target.port, {
-    connectionTimeoutMillis: timeoutMs,
+    connectionTimeoutMillis: 0,
     keepAlive: false,
     application_name: 'pg-pool-guard probe',
   })

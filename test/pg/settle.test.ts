@@ -66,14 +66,17 @@ describe('every query settles (no kernel faults needed)', () => {
       pool.guard.on('evict', (e) => evictions.push(e))
       const probes: boolean[] = []
       pool.guard.on('probe', (p) => probes.push(p.alive))
-      await pool.query('SELECT 1')
-      proxy.add('latency', { latencyMs })
-      const { rows } = await pool.query('SELECT pg_sleep(4), 1 AS ok')
-      assert.equal(rows[0].ok, 1)
-      assert.deepEqual(evictions, [])
-      assert.ok(probes.length >= 1 && probes.every(Boolean), `probes: ${probes.join()}`)
-      await pool.end()
-      await proxy.stop()
+      try {
+        await pool.query('SELECT 1')
+        proxy.add('latency', { latencyMs })
+        const { rows } = await pool.query('SELECT pg_sleep(4), 1 AS ok')
+        assert.equal(rows[0].ok, 1)
+        assert.deepEqual(evictions, [])
+        assert.ok(probes.length >= 1 && probes.every(Boolean), `probes: ${probes.join()}`)
+      } finally {
+        await pool.end()
+        await proxy.stop()
+      }
     })
   }
 
