@@ -37,6 +37,8 @@ export const WarningCodes = {
   IDLE_CLIENT_ERROR: 'PGG_IDLE_CLIENT_ERROR',
   /** a checked-out client emitted 'error' with no listener (pg would have thrown it). */
   CLIENT_ERROR: 'PGG_CLIENT_ERROR',
+  /** @opentelemetry/instrumentation-pg reports pool metrics beside ours (see the README's Metrics section). */
+  METRICS_INSTRUMENTATION_PG: 'PGG_METRICS_INSTRUMENTATION_PG',
 } as const
 
 export type WarningCode = (typeof WarningCodes)[keyof typeof WarningCodes]

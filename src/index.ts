@@ -3,6 +3,7 @@ export { Pool, guard } from './pool/pool'
 export { Guard } from './guard/guard'
 export { GUARD_DEFAULTS } from './options'
 export { VERDICTS } from './judge/verdicts'
+export { INSTRUMENTATION_PG_POOL_VIEW } from './telemetry/metrics'
 export {
   ErrorCodes,
   WarningCodes,
@@ -11,6 +12,7 @@ export {
   ConnectionEvictedError,
   NoHostAvailableError,
   HostFencedError,
+  HostDownError,
   WrongRoleError,
 } from './errors'
 export type * from './types'

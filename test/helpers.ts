@@ -96,3 +96,25 @@ export function kernelSkip(file: string): string | undefined {
   if (why) console.log(`# SKIP ${file}: ${why}`)
   return why
 }
+
+/**
+ * For kernel-fault tests: a cluster, and `cut()` that blackholes its primary's port; every fault is removed
+ * after the file's tests (also when one fails).
+ */
+export function useBlackholedCluster(options: ClusterOptions): { cluster: { get(): Cluster }; cut(): Promise<import('../src/testing/kernel-faults').KernelFault> } {
+  const cluster = useCluster(options)
+  const faults: import('../src/testing/kernel-faults').KernelFault[] = []
+  after(async () => {
+    for (const f of faults) await f.remove()
+  })
+  return {
+    cluster,
+    async cut() {
+      const { blackhole } = require('../src/testing/kernel-faults') as typeof import('../src/testing/kernel-faults')
+      const c = cluster.get()
+      const f = await blackhole(c.primary.host, { port: c.port })
+      faults.push(f)
+      return f
+    },
+  }
+}

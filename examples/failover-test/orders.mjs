@@ -9,7 +9,7 @@ export async function placeOrder(pool, id) {
       return attempt
     } catch (err) {
       const retryable = RETRYABLE.has(err.code) || /Connection terminated/.test(err.message)
-      if (!retryable || attempt === 20) throw err
+      if (!retryable || attempt === 50) throw err
       await new Promise((r) => setTimeout(r, 100))
     }
   }

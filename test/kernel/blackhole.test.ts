@@ -4,26 +4,14 @@
  * within 2 s of their first keepalive probe, and the pool must recover by itself once the block lifts.
  */
 import assert from 'node:assert/strict'
-import { after, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { ConnectionEvictedError, ErrorCodes, type EvictionEvent, Pool } from '../../src/index'
-import { blackhole, type KernelFault } from '../../src/testing/kernel-faults'
 import { GUARD } from '../../src/telemetry/semconv'
-import { events, kernelSkip, useCluster } from '../helpers'
+import { events, kernelSkip, useBlackholedCluster } from '../helpers'
 import { meterProvider } from '../metrics'
 
 const skip = kernelSkip('test/kernel/blackhole.test.ts')
-const cluster = useCluster({ primaryHost: '127.0.0.21' })
-const faults: KernelFault[] = []
-after(async () => {
-  for (const f of faults) await f.remove()
-})
-
-async function cut(): Promise<KernelFault> {
-  const c = cluster.get()
-  const f = await blackhole(c.primary.host, { port: c.port })
-  faults.push(f)
-  return f
-}
+const { cluster, cut } = useBlackholedCluster({ primaryHost: '127.0.0.21' })
 
 describe('blackholed PostgreSQL (iptables DROP)', { skip }, () => {
   it('in-flight queries reject with PGG_CONNECTION_EVICTED within 2 s: four at once, and a lone one', async () => {

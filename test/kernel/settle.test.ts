@@ -4,24 +4,13 @@
  * pool whose host is silent from the start. Queries get the coded error or an answer, never a hang.
  */
 import assert from 'node:assert/strict'
-import { after, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { ErrorCodes, Pool } from '../../src/index'
-import { blackhole, type KernelFault } from '../../src/testing/kernel-faults'
-import { kernelSkip, until, useCluster } from '../helpers'
+import { kernelSkip, until, useBlackholedCluster } from '../helpers'
 import { queryLoop } from '../helpers-load'
 
 const skip = kernelSkip('test/kernel/settle.test.ts')
-const cluster = useCluster({ primaryHost: '127.0.1.21' })
-const faults: KernelFault[] = []
-after(async () => {
-  for (const f of faults) await f.remove()
-})
-async function cut(): Promise<KernelFault> {
-  const c = cluster.get()
-  const f = await blackhole(c.primary.host, { port: c.port })
-  faults.push(f)
-  return f
-}
+const { cluster, cut } = useBlackholedCluster({ primaryHost: '127.0.12.21' })
 const CODED = new Set<string>([ErrorCodes.CONNECTION_EVICTED, ErrorCodes.HOST_DOWN])
 
 describe('every query settles (kernel faults)', { skip }, () => {

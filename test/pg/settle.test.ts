@@ -15,7 +15,7 @@ import { until } from '../helpers'
 import { queryLoop } from '../helpers-load'
 
 let cluster: Cluster | undefined
-const get = async (): Promise<Cluster> => (cluster ??= await startCluster({ standby: true, primaryHost: '127.0.1.31', standbyHost: '127.0.1.32' }))
+const get = async (): Promise<Cluster> => (cluster ??= await startCluster({ standby: true, primaryHost: '127.0.12.31', standbyHost: '127.0.12.32' }))
 after(async () => {
   await cluster?.stop()
 })

@@ -3,6 +3,7 @@
  * the fixture builder makes: a small simulation of request/response writers (the kernel's srtt with gain
  * 1/8, Karn's rule, RTO waits on loss), seeded, at the guard's 250 ms check interval.
  */
+import { seededRandom } from '../../src/testing/toxics/toxic'
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
@@ -15,17 +16,7 @@ const TICK_MS = 250
 const A = '127.0.0.2:5432'
 const B = '127.0.0.3:5432'
 
-/** mulberry32: small, seeded, good enough for jitter. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+const rng = seededRandom
 
 interface Link {
   /** One round trip, ms (before any added latency). */
