@@ -3,7 +3,7 @@
  * message text: messages name host:port and the evidence, and may gain detail between versions.
  * Errors (thrown, or passed to a callback) and warnings (process warnings) have separate code lists.
  */
-import type { VerdictKind } from './judge/verdicts'
+import type { VerdictKind } from './verdict-kinds'
 
 export const ErrorCodes = {
   /** An option failed validation at construction. */

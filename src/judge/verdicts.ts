@@ -7,12 +7,9 @@
  * one line in the table test (test/unit/verdicts.test.ts).
  */
 
-export type KernelVerdictKind = 'zombie-unacked' | 'zombie-keepalive' | 'host-dead' | 'peer-closed' | 'vanished'
-export type ProbeVerdictKind = 'host-unresponsive'
-export type TopologyVerdictKind = 'fenced' | 'stale-dns' | 'wrong-role' | 'dual-region'
-export type LifecycleVerdictKind = 'fatal-error' | 'connect-timeout'
-/** Every reason the guard evicts a connection for. */
-export type VerdictKind = KernelVerdictKind | ProbeVerdictKind | TopologyVerdictKind | LifecycleVerdictKind
+import type { VerdictKind } from '../verdict-kinds'
+
+export type { KernelVerdictKind, LifecycleVerdictKind, ProbeVerdictKind, TopologyVerdictKind, VerdictKind } from '../verdict-kinds'
 
 /**
  * What happens to the connection:
