@@ -14,3 +14,4 @@ export type { SocketOptionsReport } from './socket/harden'
 export type { ErrorCode, WarningCode, HostAttempt } from './errors'
 /** @deprecated the name of VerdictKind before 0.2. */
 export type { VerdictKind as EvictionReason } from './judge/verdicts'
+export type { HostHealth, HealthTransition, HostHealthState } from './judge/health-rules'

@@ -14,6 +14,7 @@ import { inspect } from 'node:util'
 import pg from 'pg'
 import type { Client, Pool as PgPool } from 'pg'
 import { ErrorCodes, PoolGuardError } from '../errors'
+import type { HealthTransition, HostHealth } from '../judge/health-rules'
 import type { HostSummary, ProbeResult } from '../judge/kernel-rules'
 import { defaultKernel, type KernelPort } from '../kernel/port'
 import { tcpStateName } from '../kernel/tcp-info'
@@ -45,6 +46,8 @@ export interface TopologySnapshot {
 }
 
 export interface GuardEvents {
+  /** A host turned degraded or healthy again (from its sockets' TCP_INFO), with the evidence. */
+  health: [HealthTransition]
   leak: [LeakReport]
   evict: [EvictionEvent]
   probe: [ProbeResult]
@@ -139,6 +142,7 @@ export class Guard extends EventEmitter<GuardEvents> {
     this.scheduler = new Scheduler({
       registry: this.registry, kernel, options: o, topology: this.topo, singleRegion, evictor, probes,
       beforeTick: () => this.metrics.maybeBind(), // an SDK registered after this pool: report from now on
+      onHealth: (t) => this.emit('health', t),
       onPass: (report) => {
         this.metrics.pass(report.durationMs, report.retransmits, report.probes)
         this.passStats.passes++
@@ -223,6 +227,15 @@ export class Guard extends EventEmitter<GuardEvents> {
    */
   endpoints(): HostSummary[] {
     return this.scheduler.hosts.map((h) => ({ ...h }))
+  }
+
+  /**
+   * Per remote endpoint: `healthy` or `degraded` (RTT against its own baseline, retransmitted share of the
+   * segments sent, queued bytes), from the TCP_INFO samples the guard already takes. A state to watch and
+   * route by, never a reason to evict.
+   */
+  health(): HostHealth[] {
+    return this.scheduler.health.map((h) => ({ ...h, metrics: { ...h.metrics } }))
   }
 
   /** @deprecated the name of endpoints() before 0.2. */
@@ -324,6 +337,10 @@ export class Guard extends EventEmitter<GuardEvents> {
       foreignSockets: this.scheduler.foreign.length,
       regions: regions.size,
       writableHosts: writable.size,
+      health: this.scheduler.health.map((h) => {
+        const i = h.endpoint.lastIndexOf(':')
+        return { address: h.endpoint.slice(0, i), port: Number(h.endpoint.slice(i + 1)), state: h.state, rttSeconds: h.metrics.rttSeconds, retransmitRatio: h.metrics.retransmitRatio, queuedBytes: h.metrics.queuedBytes }
+      }),
     }
   }
 }

@@ -6,6 +6,7 @@
  * scheduler: a tick runs once the current call stack is done, never inside another tick.
  */
 import type { ResolvedGuardOptions } from '../options'
+import { assessHealth, HEALTH_DEFAULTS, type HealthTransition, type HostHealth, type HostHealthMemory } from '../judge/health-rules'
 import { attemptsToDownHosts, type Judgement, judge, type KernelFacts, type TopologyFacts } from '../judge/judge'
 import type { HostSummary, SocketInput, SocketMemory } from '../judge/kernel-rules'
 import { normalizeAddress, type TcpRow } from '../kernel/proc-net-tcp'
@@ -41,6 +42,8 @@ export interface SchedulerDeps {
   probes: Probes
   /** Runs at the start of every timer tick (cheap checks that need a clock, e.g. binding metrics late). */
   beforeTick?(): void
+  /** A host's health changed (healthy <-> degraded), with the evidence. */
+  onHealth?(t: HealthTransition): void
   onPass(report: PassReport): void
 }
 
@@ -49,6 +52,9 @@ export class Scheduler {
   hosts: HostSummary[] = []
   /** From the last /proc cross-check. */
   foreign: ForeignSocket[] = []
+  /** Per endpoint: healthy or degraded, RTT, retransmit ratio, queued bytes (a state, never an eviction). */
+  health: HostHealth[] = []
+  private healthMemory = new Map<string, HostHealthMemory>()
   /** TCP_INFO is the per-tick detector; without it, /proc rows are. */
   readonly sampling: boolean
   private memory = new Map<number, SocketMemory>()
@@ -159,6 +165,7 @@ export class Scheduler {
           return input
         })
         report = { durationMs: 0, sockets: sockets.length, crossCheck: readProc, crossCheckMs: procScanMs, retransmits, probes }
+        this.judgeHealth(now, inputs)
         if (flying.size === 0 && !this.cadence.suspicion && inputs.every(quiet)) {
           // Fast path: every socket idle and quiet — nothing for the kernel rules to weigh.
           this.memory.clear()
@@ -236,6 +243,16 @@ export class Scheduler {
       }
       this.d.probes.request(target, p.urgent ? o.stallMs : o.probeIntervalMs, now)
     }
+  }
+
+  /** Host health from this pass's samples: a state per endpoint, reported, never acted on by the evictor. */
+  private judgeHealth(now: number, inputs: SocketInput[]): void {
+    const out = assessHealth({ now, sockets: inputs, memory: this.healthMemory, options: HEALTH_DEFAULTS })
+    const seen = new Set(out.hosts.map((h) => h.endpoint))
+    for (const key of out.memory.keys()) if (!seen.has(key) && !this.d.registry.records().some((r) => endpointOf(r) === key)) out.memory.delete(key)
+    this.healthMemory = out.memory
+    this.health = out.hosts
+    for (const t of out.transitions) this.d.onHealth?.(t)
   }
 
   /** Hosts judged down are probed every recoveryIntervalMs until one answers (new connects fail at once meanwhile). */

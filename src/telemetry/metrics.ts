@@ -13,6 +13,7 @@
  */
 import type { Attributes, Counter, Histogram, Meter, MeterProvider, Observable, ObservableResult } from '@opentelemetry/api'
 import {
+  ATTR_HOST_STATE,
   ATTR_IN_USE,
   ATTR_POOL_NAME,
   ATTR_PROBE_OUTCOME,
@@ -25,6 +26,9 @@ import {
   ATTR_TCP_STATE,
   ATTR_VERDICT,
   GUARD,
+  HOST_HEALTH,
+  HOST_STATE_DEGRADED,
+  HOST_STATE_HEALTHY,
   type InstrumentSpec,
   SEMCONV,
   STATE_IDLE,
@@ -74,7 +78,7 @@ function instruments(meter: Meter): Instruments {
   for (const s of [SEMCONV.connectionCount, SEMCONV.idleMax, SEMCONV.idleMin, SEMCONV.max, SEMCONV.pendingRequests]) {
     observables[s.name] = meter.createObservableUpDownCounter(s.name, { unit: s.unit, description: s.description })
   }
-  for (const s of [GUARD.sockets, GUARD.foreignSockets, GUARD.regions, GUARD.writableHosts]) {
+  for (const s of [GUARD.sockets, GUARD.foreignSockets, GUARD.regions, GUARD.writableHosts, ...Object.values(HOST_HEALTH)]) {
     observables[s.name] = meter.createObservableGauge(s.name, { unit: s.unit, description: s.description })
   }
   i = {
@@ -108,6 +112,8 @@ export interface PoolView {
   foreignSockets: number
   regions: number
   writableHosts: number
+  /** Per endpoint, from the host-health rule. */
+  health: { address: string; port: number; state: 'healthy' | 'degraded'; rttSeconds: number | null; retransmitRatio: number | null; queuedBytes: number }[]
 }
 
 export type MetricsMode = 'all' | 'guard-only' | 'off'
@@ -205,7 +211,7 @@ export class PoolMetrics {
     const semconv = this.semconv
     const base = this.base
     const view = this.view
-    const zero: PoolView = { idle: 0, used: 0, max: 0, idleMin: 0, idleMax: 0, pending: 0, sockets: [], foreignSockets: 0, regions: 0, writableHosts: 0 }
+    const zero: PoolView = { idle: 0, used: 0, max: 0, idleMin: 0, idleMax: 0, pending: 0, sockets: [], foreignSockets: 0, regions: 0, writableHosts: 0, health: [] }
     this.callback = (r) => {
       // An ended pool reports zeros once (a cumulative SDK would otherwise keep showing its last values), then leaves.
       const v = this.ended ? zero : view()
@@ -234,6 +240,13 @@ export class PoolMetrics {
       r.observe(o[GUARD.foreignSockets.name], v.foreignSockets, base)
       r.observe(o[GUARD.regions.name], v.regions, base)
       r.observe(o[GUARD.writableHosts.name], v.writableHosts, base)
+      for (const h of v.health) {
+        const at = { ...base, [ATTR_SERVER_ADDRESS]: h.address, [ATTR_SERVER_PORT]: h.port }
+        for (const state of [HOST_STATE_HEALTHY, HOST_STATE_DEGRADED]) r.observe(o[HOST_HEALTH.health.name], h.state === state ? 1 : 0, { ...at, [ATTR_HOST_STATE]: state })
+        if (h.rttSeconds !== null) r.observe(o[HOST_HEALTH.rtt.name], h.rttSeconds, at)
+        if (h.retransmitRatio !== null) r.observe(o[HOST_HEALTH.retransmitRatio.name], h.retransmitRatio, at)
+        r.observe(o[HOST_HEALTH.queuedBytes.name], h.queuedBytes, at)
+      }
     }
     meter.addBatchObservableCallback(this.callback, Object.values(o))
     // Series known in advance start at 0, so dashboards and alerts have data before the first event.

@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { ErrorCodes, Pool } from '../../src/index'
-import { kernelSkip, until, useBlackholedCluster } from '../helpers'
+import { ErrorCodes, Pool, WarningCodes } from '../../src/index'
+import { captureWarnings, kernelSkip, until, useBlackholedCluster } from '../helpers'
 import { queryLoop } from '../helpers-load'
 
 const skip = kernelSkip('test/kernel/settle.test.ts')
@@ -81,6 +81,21 @@ describe('every query settles (kernel faults)', { skip }, () => {
     console.log(`# end() during a blackhole: 8 queries ${codes.join(', ')}; end() resolved after ${took} ms`)
     assert.ok(codes.every((c) => c === ErrorCodes.CONNECTION_EVICTED), codes.join(', '))
     assert.ok(took < 5000, `end() took ${took} ms`)
+  })
+
+  it("an evicted checked-out client with no 'error' listener (Kysely, knex) gives no warning: its query has the coded error", async () => {
+    const pool = new Pool({ ...cluster.get().config, max: 2 })
+    const client = await pool.connect()
+    const warnings = await captureWarnings(WarningCodes.CLIENT_ERROR, async () => {
+      const fault = await cut()
+      const err = await client.query('SELECT 1').then(() => undefined, (e: { code?: string }) => e)
+      await fault.remove()
+      assert.equal(err?.code, ErrorCodes.CONNECTION_EVICTED)
+      client.release()
+      await new Promise((r) => setTimeout(r, 200)) // the destroyed socket closes: no warning may follow
+    })
+    assert.deepEqual(warnings.map((w) => w.message), [])
+    await pool.end()
   })
 
   it('callers still waiting for a client when end() is called get a coded error (pg-pool would leave them waiting)', async () => {

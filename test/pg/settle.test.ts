@@ -58,7 +58,7 @@ describe('every query settles (no kernel faults needed)', () => {
   })
 
   for (const latencyMs of [200, 500]) {
-    it(`a healthy slow query over ${latencyMs} ms latency each way (SCRAM login) completes: the probe respects the link`, async () => {
+    it(`a healthy pg_sleep(6.5) over ${latencyMs} ms latency each way (SCRAM login) completes: the probes respect the link`, async () => {
       const c = await get()
       const proxy = await faultProxy({ host: c.primary.host, port: c.port })
       const pool = new Pool({ ...c.config, host: proxy.host, port: proxy.port, max: 1 })
@@ -69,7 +69,7 @@ describe('every query settles (no kernel faults needed)', () => {
       try {
         await pool.query('SELECT 1')
         proxy.add('latency', { latencyMs })
-        const { rows } = await pool.query('SELECT pg_sleep(4), 1 AS ok')
+        const { rows } = await pool.query('SELECT pg_sleep(6.5), 1 AS ok') // two probes: after 1 s and 6 s
         assert.equal(rows[0].ok, 1)
         assert.deepEqual(evictions, [])
         assert.ok(probes.length >= 1 && probes.every(Boolean), `probes: ${probes.join()}`)

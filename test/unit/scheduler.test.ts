@@ -40,7 +40,12 @@ function bed(options: Partial<ResolvedGuardOptions> = {}) {
   }, 'destroy', { verdict: () => {}, evicted: () => {} }, () => {})
   const probes = new Probes({}, () => 1000, () => {}, () => {}, async () => ({ endpoint: '', alive: true, startedAt: 0, finishedAt: 0 }))
   const passes: boolean[] = []
-  const scheduler = new Scheduler({ registry, kernel, options: o, topology, singleRegion: false, evictor, probes, onPass: (r) => passes.push(r.crossCheck) })
+  const health: string[] = []
+  const scheduler = new Scheduler({
+    registry, kernel, options: o, topology, singleRegion: false, evictor, probes,
+    onPass: (r) => passes.push(r.crossCheck),
+    onHealth: (t) => health.push(`${t.endpoint} ${t.from} -> ${t.to}: ${t.evidence}`),
+  })
   let nextFd = 10
   const add = (inFlight = false): ConnRecord => {
     const client = { host: '10.0.0.1', port: 5432, _activeQuery: inFlight ? {} : null } as unknown as Client
@@ -57,7 +62,7 @@ function bed(options: Partial<ResolvedGuardOptions> = {}) {
     family: 4, localAddress: '10.0.0.9', localPort: rec.localPort!, remoteAddress: '10.0.0.1', remotePort: 5432, state: TcpState.ESTABLISHED,
     txQueue: 0, rxQueue: 0, timer: 0, timerInMs: 0, retransmits: 0, uid: 0, probes: 0, inode: rec.inode!, ...o,
   })
-  return { o, kernel, registry, scheduler, acted, passes, add, row, t0: Date.now() }
+  return { o, kernel, registry, scheduler, acted, passes, health, add, row, t0: Date.now() }
 }
 
 describe('scheduler cadence', () => {
@@ -138,5 +143,30 @@ describe('from a kernel sample to the evictor', () => {
     b.scheduler.tick(b.t0 + 100 + b.o.graceMs)
     assert.deepEqual(b.acted, ['destroy'])
     assert.match(rec.verdict!.evidence, /fd \d+ now belongs to another socket/)
+  })
+})
+
+describe('host health from the same samples', () => {
+  it('a host retransmitting a fifth of its segments turns degraded (a state, no eviction), then healthy again', () => {
+    const b = bed()
+    const rec = b.add(true)
+    let segs = 1000
+    let retrans = 0
+    const tick = (t: number, lossy: boolean): void => {
+      segs += 100
+      if (lossy) retrans += 20
+      b.kernel.samples.set(rec.fd!, quiet({ rttMs: 0.4, segsOut: segs, segsIn: segs, totalRetrans: retrans }))
+      b.scheduler.tick(b.t0 + t)
+    }
+    let t = 0
+    for (; t <= 1000; t += 250) tick(t, false)
+    for (; t <= 5000; t += 250) tick(t, true)
+    assert.equal(b.health.length, 1, b.health.join('; '))
+    assert.match(b.health[0], /^10\.0\.0\.1:5432 healthy -> degraded: .*% of segments retransmitted/)
+    assert.equal(b.scheduler.health[0].state, 'degraded')
+    for (; t <= 20_000; t += 250) tick(t, false)
+    assert.equal(b.health.length, 2, b.health.join('; '))
+    assert.match(b.health[1], /degraded -> healthy/)
+    assert.deepEqual(b.acted, [], 'never evicted for being slow or lossy')
   })
 })
