@@ -209,8 +209,12 @@ export function evictIdle(pool: PgPool, client: Client): void {
  * a listener on every client so that this never becomes an uncaught exception.)
  */
 export function destroyInUse(client: Client, err: Error): void {
+  evictedWith.set(client, err)
   client$(client).connection?.stream?.destroy(err)
 }
+
+/** Clients the guard destroyed, and the error: a later query on one rejects with it (not pg's generic one). */
+const evictedWith = new WeakMap<Client, Error>()
 
 /** Abandon a connection attempt: its connect() fails with `err` (pg reports a stream error while connecting). */
 export function failConnect(client: Client, err: Error): void {
@@ -373,7 +377,25 @@ export function attemptOf(client: Client): unknown {
 /** The Client class a guarded pool builds its clients with: `Base` (pg.Client or the user's) + the hooks. */
 export function guardedClientClass(Base: ClientClass, binding: HookBinding): ClientClass {
   const Loose = Base as unknown as new (config?: Record<string, unknown>, ...rest: unknown[]) => { connect(callback?: (err?: Error) => void): Promise<unknown> | undefined }
+  type Query = (...args: unknown[]) => unknown
   class GuardedClient extends Loose {
+    /**
+     * A client the guard evicted while its holder was between queries: the next query gets the coded
+     * eviction error, as one in flight would have, instead of pg's "not queryable".
+     */
+    query(...args: unknown[]): unknown {
+      const err = evictedWith.get(this as unknown as Client)
+      const last = args[args.length - 1]
+      if (err === undefined || (typeof args[0] === 'object' && args[0] !== null && typeof (args[0] as { submit?: unknown }).submit === 'function')) {
+        return (Base.prototype as unknown as { query: Query }).query.apply(this, args)
+      }
+      if (typeof last === 'function') {
+        process.nextTick(() => (last as (e: Error) => void)(err))
+        return undefined
+      }
+      return Promise.reject(err)
+    }
+
     constructor(config?: Record<string, unknown>, ...rest: unknown[]) {
       const hooks = binding.hooks
       const attempt = binding.nextAttempt
