@@ -43,6 +43,8 @@ export class HostMonitor {
   private standbyTimelineAllowed = true
   private systemId: string | null | undefined
   private promotionWatch: PromotionWatch | undefined
+  /** The watch's last promotion report: a poll sent before it may still return the standby it read. */
+  private promoted: HostObservation | undefined
 
   constructor(
     readonly spec: HostSpec,
@@ -54,6 +56,7 @@ export class HostMonitor {
   async poll(): Promise<HostObservation> {
     try {
       const client = await this.connected()
+      const sentAt = Date.now()
       const { rows } = await this.withDeadline(() => client.query(ROLE_SQL))
       const r = rows[0] as RoleRow
       let timeline = r.timeline
@@ -73,6 +76,8 @@ export class HostMonitor {
           this.systemId = null
         }
       }
+      // Read before the promotion the watch already reported: nothing newer than the watch's own report.
+      if (r.standby && this.promoted && this.promoted.at >= sentAt) return { ...this.promoted }
       return this.observation(r, timeline, rawSocketOf(client)?.remoteAddress)
     } catch (err) {
       this.drop()
@@ -89,7 +94,10 @@ export class HostMonitor {
     const w = new PromotionWatch(
       this.config,
       this.timeoutMs,
-      (row, ip) => onPromoted(this.observation(row, row.timeline, ip)),
+      (row, ip) => {
+        this.promoted = this.observation(row, row.timeline, ip)
+        onPromoted({ ...this.promoted })
+      },
       () => {
         if (this.promotionWatch === w) this.promotionWatch = undefined
       }
