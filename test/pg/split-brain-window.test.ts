@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import pg from 'pg'
 import { type EvictionEvent, type HostState, Pool } from '../../src/index'
 import { writeLoad } from '../../src/testing/workload'
 import { until, useCluster } from '../helpers'
@@ -33,6 +34,13 @@ describe('split-brain window (standby promoted, old primary still writable, read
       return r.rows[0].n > 0
     }, 'the promotion watch waits on the standby')
 
+    // Why the watch keeps a query running: an idle session hears no ParameterStatus at promotion.
+    const idle = new pg.Client(b.config)
+    await idle.connect()
+    const heard: string[] = []
+    const conn = (idle as unknown as { connection: { on(e: 'parameterStatus', f: (m: { parameterName: string; parameterValue: string }) => void): void } }).connection
+    conn.on('parameterStatus', (m) => m.parameterName === 'in_hot_standby' && heard.push(m.parameterValue))
+
     const fencedAt = new Promise<number>((resolve) => {
       const onChange = (h: HostState): void => {
         if (h.key === `${a.host}:${a.port}` && h.fenced) {
@@ -48,6 +56,11 @@ describe('split-brain window (standby promoted, old primary still writable, read
     const fenced = await fencedAt
     await load.firstAckOn(b.host, promoteReturnedAt)
     const s = await load.stop()
+    const heardIdle = [...heard]
+    const idleForMs = Date.now() - fenced
+    await idle.query('SELECT 1')
+    const heardAfterQuery = [...heard]
+    await idle.end()
 
     const afterReturn = load.ackedBy(a.host, promoteReturnedAt).length
     const afterCall = load.ackedBy(a.host, promoteCalledAt).length
@@ -57,6 +70,9 @@ describe('split-brain window (standby promoted, old primary still writable, read
         `(${fenced - promoteReturnedAt} ms after it returned); writes acknowledged by the old primary after promote() returned: ${afterReturn} ` +
         `(after it was called: ${afterCall}; sent after the fence: ${afterFence}); ${s.failures} failed writes ${JSON.stringify(s.failureCodes)}; ${JSON.stringify(s.byHost)}`
     )
+    console.log(`# an idle standby session heard in_hot_standby ${JSON.stringify(heardIdle)} for ${idleForMs} ms after the watch saw the promotion, then ${JSON.stringify(heardAfterQuery)} with its next query`)
+    assert.deepEqual(heardIdle, [], 'an idle session is told nothing at promotion (ParameterStatus waits for its next query)')
+    assert.deepEqual(heardAfterQuery, ['off'])
     assert.ok(afterReturn <= MAX_ACKED_AFTER_PROMOTE, `${afterReturn} writes acknowledged by the old primary after promote() returned (at most ${MAX_ACKED_AFTER_PROMOTE})`)
     assert.equal(afterFence, 0, 'no write sent after the fence reached the old primary')
     assert.ok(evictions.length > 0 && evictions.every((e) => e.reason === 'fenced' && e.host === a.host))
