@@ -40,7 +40,7 @@ export interface TopologyVerdict {
  * Configured hosts with the same server identity (`serverId`: one server under two names, a VIP or proxy
  * and its direct address) are judged as one server: never fenced against each other, and of one fate — a
  * server is writable when any of its names reaches it writable, and fenced under every name when fenced
- * under one.
+ * under one. A writable host that its monitor has not read yet (no timeline, no identity) waits for it.
  */
 export function decideFencing(hosts: HostState[], previousPrimary: string | null): { primary: string | null; fenced: Map<string, string> } {
   const serverOf = (h: HostState): string => (h.serverId !== null ? `id:${h.serverId}` : `host:${h.key}`)
@@ -55,7 +55,9 @@ export function decideFencing(hosts: HostState[], previousPrimary: string | null
   }
 
   const isWritable = (h: HostState): boolean => Boolean(h.reachable && h.role && !h.role.inHotStandby && !h.role.readOnly)
-  const allWritable = hosts.filter(isWritable)
+  // A host known writable only from a session's role report (no timeline, no identity: its monitor has not
+  // read it yet) takes no part: it may be another name of a server already judged. Its monitor decides.
+  const allWritable = hosts.filter((h) => isWritable(h) && (h.serverId !== null || h.timeline !== null))
   const ids = new Set(allWritable.map((h) => h.systemId).filter((x) => x !== null))
   // Only one cluster is judged: the one the first writable host belongs to (unknown ids join it).
   const cluster = allWritable[0]?.systemId ?? [...ids][0] ?? null

@@ -123,6 +123,11 @@ describe('fencing (split-brain)', () => {
     assert.equal(r.primary, 'b:1')
     assert.equal(r.fenced.size, 2)
   })
+  it('a host known writable only from a session report (its monitor has not read it) is neither fenced nor counted', () => {
+    const S = { role: PRIMARY, timeline: 1, systemId: '111', serverId: 'S' }
+    const r = decideFencing([host('a:1', S), host('a2:1', { role: PRIMARY })], 'a:1')
+    assert.deepEqual([r.primary, r.fenced.size], ['a:1', 0])
+  })
   it('server identity: system identifier, port and postmaster start time; unknown without the start time', () => {
     assert.equal(serverIdentity('111', { started: '2026-12-01 20:00:00.123456+00', server_port: 5432 }), '111/5432/2026-12-01 20:00:00.123456+00')
     assert.equal(serverIdentity(null, { started: 't', server_port: null }), '?/?/t')
