@@ -6,11 +6,16 @@
  * The timeline is read in a way that needs no grant: on a primary, from its current WAL file name
  * (pg_walfile_name(pg_current_wal_lsn()), exact from the moment of promotion); on a standby, from
  * pg_control_checkpoint() (executable by PUBLIC by default; where revoked, the timeline is left unknown).
+ *
+ * Each poll also reads the server's identity (see serverIdentity): one server listed under two names (a VIP
+ * or proxy and its direct address) must be recognised as one, not as two primaries in a split-brain.
  */
 import pg from 'pg'
 import { withDeadline } from '../util/time'
 import { destroyInUse, rawSocketOf } from '../pg/adapter'
 import type { HostSpec, ServerRole } from './hosts'
+import { PromotionWatch } from './promotion-watch'
+import { ROLE_SQL, type RoleRow, serverIdentity } from './role-query'
 
 export interface HostObservation {
   reachable: boolean
@@ -19,16 +24,17 @@ export interface HostObservation {
   timeline?: number | null
   /** pg_control_system().system_identifier: equal on a primary and the standbys cloned from it. */
   systemId?: string | null
+  /**
+   * Which server answered, whatever name reached it: system identifier, port and postmaster start time
+   * (serverIdentity). Two names with the same value are one server; null when unknown.
+   */
+  serverId?: string | null
   /** The address the monitoring connection reached (follows DNS). */
   ip?: string
   error?: string
   at: number
 }
 
-const ROLE_SQL = `SELECT pg_is_in_recovery() AS standby,
-  current_setting('default_transaction_read_only') = 'on' AS read_only,
-  CASE WHEN pg_is_in_recovery() THEN NULL
-       ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS timeline`
 const STANDBY_TIMELINE_SQL = 'SELECT timeline_id AS timeline FROM pg_control_checkpoint()'
 const SYSTEM_ID_SQL = 'SELECT system_identifier::text AS id FROM pg_control_system()'
 
@@ -36,6 +42,9 @@ export class HostMonitor {
   private client: pg.Client | undefined
   private standbyTimelineAllowed = true
   private systemId: string | null | undefined
+  private promotionWatch: PromotionWatch | undefined
+  /** The watch's last promotion report: a poll sent before it may still return the standby it read. */
+  private promoted: HostObservation | undefined
 
   constructor(
     readonly spec: HostSpec,
@@ -47,8 +56,9 @@ export class HostMonitor {
   async poll(): Promise<HostObservation> {
     try {
       const client = await this.connected()
+      const sentAt = Date.now()
       const { rows } = await this.withDeadline(() => client.query(ROLE_SQL))
-      const r = rows[0] as { standby: boolean; read_only: boolean; timeline: number | null }
+      const r = rows[0] as RoleRow
       let timeline = r.timeline
       if (r.standby && this.standbyTimelineAllowed) {
         try {
@@ -66,31 +76,66 @@ export class HostMonitor {
           this.systemId = null
         }
       }
-      return {
-        reachable: true,
-        role: { inHotStandby: r.standby, readOnly: r.read_only },
-        timeline,
-        systemId: this.systemId,
-        ip: rawSocketOf(client)?.remoteAddress,
-        at: Date.now(),
-      }
+      // Read before the promotion the watch already reported: nothing newer than the watch's own report.
+      if (r.standby && this.promoted && this.promoted.at >= sentAt) return { ...this.promoted }
+      return this.observation(r, timeline, rawSocketOf(client)?.remoteAddress)
     } catch (err) {
       this.drop()
       return { reachable: false, error: (err as Error).message, at: Date.now() }
     }
   }
 
+  /**
+   * While the host is a standby: keep a watch session that reports its promotion at once (see
+   * promotion-watch.ts), as an observation like a poll's. Idempotent; `unwatch` ends it.
+   */
+  watch(onPromoted: (obs: HostObservation) => void): void {
+    if (this.promotionWatch) return
+    const w = new PromotionWatch(
+      this.config,
+      this.timeoutMs,
+      (row, ip) => {
+        this.promoted = this.observation(row, row.timeline, ip)
+        onPromoted({ ...this.promoted })
+      },
+      () => {
+        if (this.promotionWatch === w) this.promotionWatch = undefined
+      }
+    )
+    this.promotionWatch = w
+    w.start()
+  }
+
+  unwatch(): void {
+    this.promotionWatch?.stop()
+    this.promotionWatch = undefined
+  }
+
   /** Forget the connection (e.g. after DNS moved the name): the next poll reconnects. */
   drop(): void {
+    this.unwatch()
     this.systemId = undefined // another server may answer next time (DNS)
     if (this.client) destroyInUse(this.client, new Error('monitor connection dropped'))
     this.client = undefined
   }
 
   close(): void {
+    this.unwatch()
     const c = this.client
     this.client = undefined
     c?.end().catch(() => {})
+  }
+
+  private observation(r: RoleRow, timeline: number | null, ip: string | undefined): HostObservation {
+    return {
+      reachable: true,
+      role: { inHotStandby: r.standby, readOnly: r.read_only },
+      timeline,
+      systemId: this.systemId,
+      serverId: serverIdentity(this.systemId ?? null, r),
+      ip,
+      at: Date.now(),
+    }
   }
 
   private async connected(): Promise<pg.Client> {

@@ -24,6 +24,12 @@ export interface HostState {
   timeline: number | null
   /** pg_control_system().system_identifier, when readable: two servers of one cluster share it. */
   systemId: string | null
+  /**
+   * Which server answers under this host's name (host-monitor serverIdentity): two configured hosts with
+   * the same value are one server reached twice (a VIP or proxy and its direct address), never a
+   * split-brain. Null until a monitor read it.
+   */
+  serverId: string | null
   reachable: boolean | null
   error: string | null
   /** Why the host is considered down (monitor unreachable, kernel verdict), or null. */
@@ -77,7 +83,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
     for (const spec of options.hosts) {
       const isName = !spec.host.startsWith('/') && isIP(spec.host) === 0
       this.hosts.set(hostKey(spec), {
-        key: hostKey(spec), spec, isName, role: null, roleAt: null, timeline: null, systemId: null, reachable: null, error: null,
+        key: hostKey(spec), spec, isName, role: null, roleAt: null, timeline: null, systemId: null, serverId: null, reachable: null, error: null,
         down: null, fenced: null, addresses: null, region: options.regions.regionOf(spec.host, null),
       })
     }
@@ -181,7 +187,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
 
   private observe(key: string, obs: HostObservation): void {
     const h = this.hosts.get(key)!
-    const before = JSON.stringify([h.role, h.timeline, h.reachable, h.down, h.systemId])
+    const before = JSON.stringify([h.role, h.timeline, h.reachable, h.down, h.systemId, h.serverId])
     h.reachable = obs.reachable
     h.error = obs.error ?? null
     if (obs.reachable) {
@@ -189,13 +195,31 @@ export class Topology extends EventEmitter<TopologyEvents> {
       h.roleAt = obs.at
       h.timeline = obs.timeline ?? h.timeline
       h.systemId = obs.systemId ?? h.systemId
+      h.serverId = obs.serverId ?? h.serverId
       h.down = null
     } else if (!h.down) {
       h.down = `monitor: ${obs.error}`
     }
     if (obs.ip && !h.isName) h.region = this.options.regions.regionOf(h.spec.host, obs.ip)
     this.observations++
-    if (JSON.stringify([h.role, h.timeline, h.reachable, h.down, h.systemId]) !== before) this.changed(h)
+    this.watchPromotion(h)
+    if (JSON.stringify([h.role, h.timeline, h.reachable, h.down, h.systemId, h.serverId]) !== before) this.changed(h)
+  }
+
+  /**
+   * A reachable standby gets a promotion watch (promotion-watch.ts): its promotion is observed the moment
+   * it happens, so fencing the old primary does not wait for the next poll. Anything else ends the watch.
+   */
+  private watchPromotion(h: HostState): void {
+    const m = this.monitors.get(h.key)
+    if (!m || this.stopped) return
+    if (h.reachable && h.role?.inHotStandby) {
+      m.watch((obs) => {
+        if (!this.stopped) this.observe(h.key, obs)
+      })
+    } else {
+      m.unwatch()
+    }
   }
 
   private async resolve(h: HostState): Promise<void> {

@@ -5,6 +5,7 @@ import { ConfigError } from '../../src/errors'
 import { type HostSpec, parseHosts, planAttempts, type ServerRole, satisfies } from '../../src/topology/hosts'
 import { Regions } from '../../src/topology/regions'
 import { decideFencing, topologyVerdicts } from '../../src/judge/topology-rules'
+import { serverIdentity } from '../../src/topology/role-query'
 import type { HostState } from '../../src/topology/topology'
 
 const PRIMARY: ServerRole = { inHotStandby: false, readOnly: false }
@@ -67,7 +68,7 @@ describe('attempt plans', () => {
 
 const host = (key: string, o: Partial<HostState>): HostState => {
   const [h, p] = key.split(':')
-  return { key, spec: { host: h, port: Number(p) }, isName: false, role: null, roleAt: null, timeline: null, systemId: null, reachable: true, error: null, down: null, fenced: null, addresses: null, region: null, ...o }
+  return { key, spec: { host: h, port: Number(p) }, isName: false, role: null, roleAt: null, timeline: null, systemId: null, serverId: null, reachable: true, error: null, down: null, fenced: null, addresses: null, region: null, ...o }
 }
 
 describe('fencing (split-brain)', () => {
@@ -89,6 +90,48 @@ describe('fencing (split-brain)', () => {
     assert.equal(r.fenced.size, 0)
     const same = decideFencing([host('a:1', { role: PRIMARY, timeline: 1, systemId: '111' }), host('b:1', { role: PRIMARY, timeline: 2, systemId: '111' })], null)
     assert.deepEqual([...same.fenced.keys()], ['a:1'])
+  })
+
+  it('one server under two names (a VIP or proxy and its direct address) is one server: never fenced against itself', () => {
+    const S = { role: PRIMARY, timeline: 1, systemId: '111', serverId: '111/5432/2026-12-01 20:00:00.123456+00' }
+    const r = decideFencing([host('vip:1', S), host('direct:1', S)], null)
+    assert.equal(r.fenced.size, 0)
+    assert.equal(r.primary, 'vip:1')
+    // One path down: the other name is the primary, nobody fenced.
+    const oneDown = decideFencing([host('vip:1', { ...S, reachable: false }), host('direct:1', S)], 'vip:1')
+    assert.deepEqual([oneDown.primary, oneDown.fenced.size], ['direct:1', 0])
+    // The previous primary keeps the title while it still reaches the server.
+    assert.equal(decideFencing([host('vip:1', S), host('direct:1', S)], 'direct:1').primary, 'direct:1')
+  })
+  it('a real split-brain with one server double-listed: the promoted server wins, the old one is fenced under both names', () => {
+    const A = { role: PRIMARY, timeline: 1, systemId: '111', serverId: '111/5432/2026-12-01 20:00:00.1+00' }
+    const B = { role: PRIMARY, timeline: 2, systemId: '111', serverId: '111/5432/2026-12-01 20:00:03.7+00' }
+    const r = decideFencing([host('a:1', A), host('a-vip:1', A), host('b:1', B)], 'a:1')
+    assert.equal(r.primary, 'b:1')
+    assert.deepEqual([...r.fenced.keys()].sort(), ['a-vip:1', 'a:1'])
+    assert.match(r.fenced.get('a-vip:1')!, /split-brain: b:1 also accepts writes, on timeline 2 \(this host: timeline 1\)/)
+    // Same fate: fenced under one name (the other unreachable then) means fenced under both, until a standby.
+    const sticky = decideFencing([host('a:1', { ...A, fenced: 'x' }), host('a-vip:1', A), host('b:1', { reachable: false })], 'b:1')
+    assert.deepEqual([...sticky.fenced.entries()], [['a:1', 'x'], ['a-vip:1', 'x']])
+    assert.equal(sticky.primary, null)
+    const rejoined = decideFencing([host('a:1', { ...A, fenced: 'x', reachable: false }), host('a-vip:1', { ...A, role: STANDBY }), host('b:1', B)], 'b:1')
+    assert.equal(rejoined.fenced.size, 0)
+  })
+  it('the promoted standby wins when the old primary is listed twice and one of its names was the primary', () => {
+    const A = { role: PRIMARY, timeline: 1, systemId: '111', serverId: 'A' }
+    const r = decideFencing([host('a:1', A), host('a2:1', A), host('b:1', { role: PRIMARY, timeline: 2, systemId: '111', serverId: 'B' })], 'a2:1')
+    assert.equal(r.primary, 'b:1')
+    assert.equal(r.fenced.size, 2)
+  })
+  it('a host known writable only from a session report (its monitor has not read it) is neither fenced nor counted', () => {
+    const S = { role: PRIMARY, timeline: 1, systemId: '111', serverId: 'S' }
+    const r = decideFencing([host('a:1', S), host('a2:1', { role: PRIMARY })], 'a:1')
+    assert.deepEqual([r.primary, r.fenced.size], ['a:1', 0])
+  })
+  it('server identity: system identifier, port and postmaster start time; unknown without the start time', () => {
+    assert.equal(serverIdentity('111', { started: '2026-12-01 20:00:00.123456+00', server_port: 5432 }), '111/5432/2026-12-01 20:00:00.123456+00')
+    assert.equal(serverIdentity(null, { started: 't', server_port: null }), '?/?/t')
+    assert.equal(serverIdentity('111', { started: null, server_port: 5432 }), null)
   })
 
   it('normal failover: the old primary unreachable, the promoted one primary, nobody fenced', () => {
