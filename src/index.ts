@@ -3,7 +3,7 @@ export { Pool, guard } from './pool/pool'
 export { Guard } from './guard/guard'
 export { GUARD_DEFAULTS } from './options'
 export { VERDICTS } from './judge/verdicts'
-export { INSTRUMENTATION_PG_POOL_VIEW } from './telemetry/metrics'
+export { INSTRUMENTATION_PG_POOL_VIEW } from './telemetry/views'
 export {
   ErrorCodes,
   WarningCodes,

@@ -10,7 +10,7 @@ import { judgeLifecycle, type LifecycleFact } from '../judge/lifecycle-rules'
 import type { KernelPort } from '../kernel/port'
 import type { ResolvedGuardOptions } from '../options'
 import {
-  backendPidOf, fdOf, followReportedRole, isIdleInPool, onErrorMessage, onSocketConnected, rawSocketOf,
+  backendPidOf, evictedByGuard, fdOf, followReportedRole, isIdleInPool, onErrorMessage, onSocketConnected, rawSocketOf,
 } from '../pg/adapter'
 import { hardenSocket } from '../socket/harden'
 import type { Attempt } from '../topology/hosts'
@@ -59,7 +59,7 @@ export class Lifecycle {
     // the running query has already rejected with it, so a coded warning is enough — and none at all for
     // the guard's own eviction, which the query got as ConnectionEvictedError. One per endpoint.
     client.on('error', (err: Error) => {
-      if (client.listenerCount('error') > 1 || err instanceof ConnectionEvictedError) return
+      if (client.listenerCount('error') > 1 || err instanceof ConnectionEvictedError || evictedByGuard(client)) return
       const at = `${rec.configuredHost}:${rec.configuredPort}`
       warnOnce(WarningCodes.CLIENT_ERROR, `client of ${at} failed with no 'error' listener: ${err.message}`, at)
     })

@@ -216,6 +216,11 @@ export function destroyInUse(client: Client, err: Error): void {
 /** Clients the guard destroyed, and the error: a later query on one rejects with it (not pg's generic one). */
 const evictedWith = new WeakMap<Client, Error>()
 
+/** Whether the guard destroyed this client (its later errors are pg's echo of that, not news). */
+export function evictedByGuard(client: Client): boolean {
+  return evictedWith.has(client)
+}
+
 /** Abandon a connection attempt: its connect() fails with `err` (pg reports a stream error while connecting). */
 export function failConnect(client: Client, err: Error): void {
   client$(client).connection?.stream?.destroy(err)

@@ -345,17 +345,7 @@ export class PoolMetrics {
  */
 export const WARN_INSTRUMENTATION_PG = 'PGG_METRICS_INSTRUMENTATION_PG'
 
-/**
- * A View (sdk-metrics ViewOptions) dropping instrumentation-pg's pool metrics, leaving its
- * db.client.operation.duration and ours. `type: 1` is AggregationType.DROP, the same value in sdk-metrics
- * 2.x and 3.x; spelled out so this module needs no SDK.
- *   new MeterProvider({ views: [INSTRUMENTATION_PG_POOL_VIEW], readers: [...] })
- */
-export const INSTRUMENTATION_PG_POOL_VIEW = {
-  meterName: '@opentelemetry/instrumentation-pg',
-  instrumentName: 'db.client.connection.*',
-  aggregation: { type: 1 as const },
-} as const
+export { INSTRUMENTATION_PG_POOL_VIEW } from './views'
 
 const VIEW_TEXT =
   "{ meterName: '@opentelemetry/instrumentation-pg', instrumentName: 'db.client.connection.*', aggregation: { type: AggregationType.DROP } }"

@@ -10,7 +10,9 @@ import pg from 'pg'
 import type { ScanResult } from '../../src/cli/scan'
 import { scan } from '../../src/cli/scan'
 import { Regions } from '../../src/topology/regions'
-import { useCluster } from '../helpers'
+import { readTcpTable } from '../../src/kernel/reader'
+import { TcpState } from '../../src/kernel/tcp-info'
+import { until, useCluster } from '../helpers'
 
 const root = join(__dirname, '..', '..')
 const cluster = useCluster({ standby: true, primaryHost: '127.0.5.58', standbyHost: '127.0.5.59' })
@@ -48,6 +50,9 @@ describe('pg-pool-guard scan', () => {
     await client.connect()
     ;(client as unknown as { connection: { stream: { pause(): void } } }).connection.stream.pause()
     await c.primary.query('SELECT pg_terminate_backend($1)', [(client as unknown as { processID: number }).processID])
+    // The backend's FIN may land a moment after pg_terminate_backend returns: scan from when the kernel has it.
+    const localPort = (client as unknown as { connection: { stream: { localPort: number } } }).connection.stream.localPort
+    await until(() => readTcpTable().rows.some((r) => r.localPort === localPort && r.state === TcpState.CLOSE_WAIT), 'the socket is in CLOSE_WAIT', 5000)
     const res = await scan({ ports: [c.port], regions: new Regions({}), intervalMs: 700 })
     const row = res.rows.find((r) => r.pid === process.pid)!
     assert.equal(row.state, 'CLOSE_WAIT')
