@@ -11,25 +11,25 @@
 import { EventEmitter } from 'node:events'
 import type { MeterProvider } from '@opentelemetry/api'
 import { inspect } from 'node:util'
-import pg from 'pg'
-import type { Client, Pool as PgPool } from 'pg'
+import type { Pool as PgPool } from 'pg'
 import { ErrorCodes, PoolGuardError } from '../errors'
 import type { HealthTransition, HostHealth } from '../judge/health-rules'
 import type { HostSummary, ProbeResult } from '../judge/kernel-rules'
 import { defaultKernel, type KernelPort } from '../kernel/port'
-import { tcpStateName } from '../kernel/tcp-info'
 import { type GuardOptions, type ResolvedGuardOptions, resolveGuardOptions } from '../options'
 import * as adapter from '../pg/adapter'
 import { PoolMetrics, type PoolView, uniquePoolName } from '../telemetry/metrics'
 import { connectPlanner } from '../topology/connect'
-import { type Attempt, type HostSpec, parseHosts, type ServerRole, type TargetSessionAttrs } from '../topology/hosts'
+import type { Attempt, TargetSessionAttrs } from '../topology/hosts'
 import { Regions } from '../topology/regions'
 import { defaultLookup, type HostState, Topology } from '../topology/topology'
-import { endpointOf, type EvictionEvent, Evictor } from './evictor'
+import { type EvictionEvent, Evictor } from './evictor'
 import { Housekeeping, type LeakReport } from './housekeeping'
 import { Lifecycle } from './lifecycle'
 import { Probes } from './probes'
 import { type ForeignSocket, joinProcessView } from './process-view'
+import { poolView } from './metrics-view'
+import { queryRole, readPoolConfig } from './pool-config'
 import { type ConnRecord, type ConnSnapshot, type ConnState, Registry, toSnapshot } from './registry'
 import { Scheduler } from './scheduler'
 
@@ -82,36 +82,21 @@ export class Guard extends EventEmitter<GuardEvents> {
     if (!adapter.claimPool(pool)) throw new PoolGuardError(ErrorCodes.ALREADY_GUARDED, 'this pool is already guarded')
     const o = (this.options = resolveGuardOptions(options))
     this.pool = pool
-    const poolOptions = baseOptionsOf(pool)
-    const parsed = parseHosts(poolOptions)
-    if (parsed.connectionString !== undefined) poolOptions.connectionString = parsed.connectionString
-    const hosts = parsed.hosts.length > 0 ? parsed.hosts : [defaultHost(poolOptions)]
-    const targetSessionAttrs = options?.targetSessionAttrs ?? parsed.targetSessionAttrs ?? 'any'
-    const named = uniquePoolName(o.poolName ?? defaultPoolName(hosts, poolOptions))
+    const { poolOptions, hosts, targetSessionAttrs, loadBalanceHosts, defaultName, connectDeadlineMs, monitorConfig } = readPoolConfig(pool, options, o)
+    const named = uniquePoolName(o.poolName ?? defaultName)
     this.poolName = named.name
     this.releaseName = named.release
     this.metrics = new PoolMetrics(this.poolName, o.metrics, o.meterProvider as MeterProvider | null, () => this.metricsView())
     const regions = new Regions(o.regions)
     const singleRegion = o.singleRegion ?? (regions.configured && (targetSessionAttrs === 'read-write' || targetSessionAttrs === 'primary'))
     this.topo = new Topology({
-      hosts, targetSessionAttrs, regions,
-      loadBalanceHosts: options?.loadBalanceHosts ?? parsed.loadBalanceHosts ?? 'disable',
+      hosts, targetSessionAttrs, regions, loadBalanceHosts,
       lookup: o.lookup ?? defaultLookup,
       topologyIntervalMs: o.topologyIntervalMs,
       dnsIntervalMs: o.dnsIntervalMs,
       timeoutMs: o.probeTimeoutMs,
-      configFor: (spec: HostSpec) =>
-        adapter.clientConfigFor(poolOptions, spec.host, spec.port, {
-          connectionTimeoutMillis: o.probeTimeoutMs,
-          keepAlive: false,
-          application_name: 'pg-pool-guard monitor',
-          ...(o.lookup && poolOptions.stream === undefined ? { stream: adapter.lookupStream(o.lookup) } : {}),
-        }),
+      configFor: monitorConfig,
     })
-    // A connect has a deadline: per attempt with several hosts (the next one gets its turn), else ours
-    // unless pg-pool's own connectionTimeoutMillis is set.
-    const pgConnectTimeout = Number((poolOptions as { connectionTimeoutMillis?: unknown }).connectionTimeoutMillis) || 0
-    const connectDeadlineMs = hosts.length > 1 ? o.connectAttemptTimeoutMs : pgConnectTimeout > 0 ? 0 : o.connectTimeoutMs
     this.registry = new Registry(
       { transitioned: (rec, from, now) => this.transitioned(rec, from, now), connectDeadline: (rec, now) => lifecycle.connectDeadline(rec, now) },
       () => connectDeadlineMs
@@ -313,64 +298,6 @@ export class Guard extends EventEmitter<GuardEvents> {
 
   /** What the observable instruments read at collection time. */
   private metricsView(): PoolView {
-    const pool = this.pool
-    const po = adapter.poolOptionsOf(pool)
-    const members = new Set(adapter.clientsOf(pool))
-    const live = this.registry.records().filter((r) => members.has(r.client) && r.state !== 'connecting')
-    const idle = pool.idleCount
-    const regions = new Set(live.map((r) => r.region).filter((x) => x !== null))
-    const writable = new Set(live.filter((r) => r.role === 'primary' && r.readOnly === false).map((r) => endpointOf(r)))
-    return {
-      idle,
-      used: Math.max(0, live.length - idle),
-      max: po.max,
-      idleMax: po.max,
-      idleMin: Math.max(po.min ?? 0, this.options.minIdle),
-      pending: pool.waitingCount,
-      sockets: live.map((r) => ({
-        tcpState: r.kernel ? tcpStateName(r.kernel.state) : 'unknown',
-        address: r.remoteAddress ?? r.configuredHost,
-        port: r.remotePort ?? r.configuredPort,
-        region: r.region,
-        role: r.role,
-      })),
-      foreignSockets: this.scheduler.foreign.length,
-      regions: regions.size,
-      writableHosts: writable.size,
-      health: this.scheduler.health.map((h) => {
-        const i = h.endpoint.lastIndexOf(':')
-        return { address: h.endpoint.slice(0, i), port: Number(h.endpoint.slice(i + 1)), state: h.state, rttSeconds: h.metrics.rttSeconds, retransmitRatio: h.metrics.retransmitRatio, queuedBytes: h.metrics.queuedBytes }
-      }),
-    }
+    return poolView(this.pool, this.registry.records(), this.scheduler, this.options.minIdle)
   }
-}
-
-/**
- * The pool's options as the guard uses them to build configs of its own (attempts, monitors, probes):
- * a copy keeping property descriptors (the password stays non-enumerable), without pg-pool's Client.
- */
-function baseOptionsOf(pool: PgPool): Record<string, unknown> {
-  const options = (pool as unknown as { options: object }).options
-  const copy = Object.defineProperties({}, Object.getOwnPropertyDescriptors(options)) as Record<string, unknown>
-  delete copy.Client
-  return copy
-}
-
-/** The host pg would use when none is configured (PGHOST, defaults), read from a client that never connects. */
-function defaultHost(options: Record<string, unknown>): HostSpec {
-  const c = new pg.Client(options as pg.ClientConfig)
-  return { host: c.host, port: c.port }
-}
-
-/** server.address:server.port/db.namespace, as the semantic conventions suggest; no credentials. */
-function defaultPoolName(hosts: HostSpec[], options: Record<string, unknown>): string {
-  let database = typeof options.database === 'string' ? options.database : undefined
-  if (database === undefined) database = new pg.Client(options as pg.ClientConfig).database ?? ''
-  return `${hosts.map((h) => `${h.host}:${h.port}`).join(',')}/${database}`
-}
-
-/** PostgreSQL < 14 does not report in_hot_standby: ask. */
-async function queryRole(client: Client): Promise<ServerRole> {
-  const { rows } = await client.query("SELECT pg_is_in_recovery() AS standby, current_setting('transaction_read_only') = 'on' AS ro")
-  return { inHotStandby: rows[0].standby, readOnly: rows[0].ro }
 }

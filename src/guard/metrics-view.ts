@@ -1,0 +1,39 @@
+/** What the pool's observable instruments read at collection time: counts from pg-pool, the rest from the registry. */
+import type { Pool as PgPool } from 'pg'
+import { tcpStateName } from '../kernel/tcp-info'
+import { clientsOf, poolOptionsOf } from '../pg/adapter'
+import type { PoolView } from '../telemetry/metrics'
+import { endpointOf } from './evictor'
+import type { ConnRecord } from './registry'
+import type { Scheduler } from './scheduler'
+
+export function poolView(pool: PgPool, records: readonly ConnRecord[], scheduler: Pick<Scheduler, 'foreign' | 'health'>, minIdle: number): PoolView {
+  const po = poolOptionsOf(pool)
+  const members = new Set(clientsOf(pool))
+  const live = records.filter((r) => members.has(r.client) && r.state !== 'connecting')
+  const idle = pool.idleCount
+  const regions = new Set(live.map((r) => r.region).filter((x) => x !== null))
+  const writable = new Set(live.filter((r) => r.role === 'primary' && r.readOnly === false).map((r) => endpointOf(r)))
+  return {
+    idle,
+    used: Math.max(0, live.length - idle),
+    max: po.max,
+    idleMax: po.max,
+    idleMin: Math.max(po.min ?? 0, minIdle),
+    pending: pool.waitingCount,
+    sockets: live.map((r) => ({
+      tcpState: r.kernel ? tcpStateName(r.kernel.state) : 'unknown',
+      address: r.remoteAddress ?? r.configuredHost,
+      port: r.remotePort ?? r.configuredPort,
+      region: r.region,
+      role: r.role,
+    })),
+    foreignSockets: scheduler.foreign.length,
+    regions: regions.size,
+    writableHosts: writable.size,
+    health: scheduler.health.map((h) => {
+      const i = h.endpoint.lastIndexOf(':')
+      return { address: h.endpoint.slice(0, i), port: Number(h.endpoint.slice(i + 1)), state: h.state, rttSeconds: h.metrics.rttSeconds, retransmitRatio: h.metrics.retransmitRatio, queuedBytes: h.metrics.queuedBytes }
+    }),
+  }
+}
