@@ -5,7 +5,7 @@
  * the time from the heal to full throughput (a 250 ms bucket at >= 80 % of the pre-fault median); heap, RSS
  * and open fds over time; queries still unsettled at the end.
  *
- *   node --expose-gc --import tsx benchmarks/soak.ts [--short]    (10 min; --short / --smoke: 2 faults)
+ *   node --expose-gc --import tsx benchmarks/soak.ts [--short]    (10 min; --short / --smoke: 1 fault)
  * Without root the kernel faults are skipped (said so) and every fault is a frozen server.
  */
 import { readdirSync } from 'node:fs'
@@ -16,9 +16,9 @@ import { blackhole, kernelFaultsUnavailable, reject } from '../src/testing/kerne
 import { runMain } from './lib/main'
 
 const short = process.argv.includes('--short') || process.argv.includes('--smoke')
-const CYCLE_MS = short ? 12_000 : 30_000
+const CYCLE_MS = short ? 8_000 : 30_000
 const FAULT_MS = 5_000
-const FAULTS = short ? 2 : 20
+const FAULTS = short ? 1 : 20
 const BUCKET_MS = 250
 
 type Kind = 'blackhole' | 'reset' | 'frozen'
