@@ -25,7 +25,7 @@ const files = (args.length ? args : tiers.filter((t) => { try { return statSync(
 const started = Date.now()
 const res = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=300000', '--test-reporter=spec', ...files],
+  ['--import', 'tsx', '--test', '--test-force-exit', '--test-concurrency=1', '--test-timeout=300000', '--test-reporter=spec', ...files],
   { cwd: root, stdio: 'inherit' }
 )
 console.log(`\n${files.length} test files in ${((Date.now() - started) / 1000).toFixed(1)} s`)

@@ -68,6 +68,7 @@ export class Scheduler {
   private timer: NodeJS.Timeout | undefined
   private ticking = false
   private woken = false
+  private inWake = false
   private wakeKernel = false
   private stopped = false
 
@@ -99,12 +100,21 @@ export class Scheduler {
     this.wakeKernel ||= kernel
     if (this.woken || this.stopped) return
     this.woken = true
-    queueMicrotask(() => {
+    const run = (): void => {
       this.woken = false
       const force = this.wakeKernel
       this.wakeKernel = false
-      this.tick(Date.now(), force ? { pass: true } : { kernel: false })
-    })
+      this.inWake = true
+      try {
+        this.tick(Date.now(), force ? { pass: true } : { kernel: false })
+      } finally {
+        this.inWake = false
+      }
+    }
+    // A wake-up asked for by a wake-up's own tick waits for the event loop (setImmediate): facts that keep
+    // changing can never starve I/O and timers with a chain of microtasks.
+    if (this.inWake) setImmediate(run).unref()
+    else queueMicrotask(run)
   }
 
   /**
