@@ -258,8 +258,13 @@ export class Scheduler {
   /** Host health from this pass's samples: a state per endpoint, reported, never acted on by the evictor. */
   private judgeHealth(now: number, inputs: SocketInput[]): void {
     const out = assessHealth({ now, sockets: inputs, memory: this.healthMemory, options: HEALTH_DEFAULTS })
-    const seen = new Set(out.hosts.map((h) => h.endpoint))
-    for (const key of out.memory.keys()) if (!seen.has(key) && !this.d.registry.records().some((r) => endpointOf(r) === key)) out.memory.delete(key)
+    // An endpoint's memory (its baseline) lives as long as the pool holds any client to it.
+    let held: Set<string> | undefined
+    for (const key of out.memory.keys()) {
+      if (out.hosts.some((h) => h.endpoint === key)) continue
+      held ??= new Set(this.d.registry.records().map(endpointOf))
+      if (!held.has(key)) out.memory.delete(key)
+    }
     this.healthMemory = out.memory
     this.health = out.hosts
     for (const t of out.transitions) this.d.onHealth?.(t)
