@@ -39,6 +39,13 @@ export const WarningCodes = {
   CLIENT_ERROR: 'PGG_CLIENT_ERROR',
   /** @opentelemetry/instrumentation-pg reports pool metrics beside ours (see the README's Metrics section). */
   METRICS_INSTRUMENTATION_PG: 'PGG_METRICS_INSTRUMENTATION_PG',
+  /**
+   * a pool's Client class is not one the guard can see into (pg-native, a test double): the pool works as
+   * pg.Pool does, but its clients are not hardened, tracked or judged.
+   */
+  CLIENT_UNGUARDED: 'PGG_CLIENT_UNGUARDED',
+  /** guardClient() got options for clients to a database whose standalone guard already has others: the first ones stay. */
+  STANDALONE_OPTIONS_IGNORED: 'PGG_STANDALONE_OPTIONS_IGNORED',
 } as const
 
 export type WarningCode = (typeof WarningCodes)[keyof typeof WarningCodes]

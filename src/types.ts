@@ -1,5 +1,8 @@
 /** Every public type, in one place (src/index.ts re-exports them by name). */
+export type * from 'pg'
 export type { PoolConfig } from './pool/pool'
+export type { ClientConfig } from './pool/client'
+export type { StandaloneGuard } from './guard/standalone'
 export type { GuardEvents, TopologySnapshot, LeakReport } from './guard/guard'
 export type { EvictionEvent } from './guard/evictor'
 export type { ConnSnapshot, ConnState, KernelSnapshot, VerdictRecord } from './guard/registry'

@@ -31,9 +31,10 @@ export interface EvictionEvent {
 /** The ways to act on a pg client (pg/adapter.ts in the guard; recorded calls in unit tests). */
 export interface EvictionActions {
   isIdle(client: Client): boolean
-  removeIdle(client: Client): void
+  /** `err`: what the client's owner hears, where it is not a pool (standalone clients). */
+  removeIdle(client: Client, err: Error): void
   destroy(client: Client, err: Error): void
-  retire(client: Client): void
+  retire(client: Client, err: Error): void
   failConnect(client: Client, err: Error): void
 }
 
@@ -67,7 +68,7 @@ export class Evictor {
     switch (action) {
       case 'remove':
         this.gone(rec, inUse, verdict, now)
-        this.actions.removeIdle(rec.client)
+        this.actions.removeIdle(rec.client, error())
         break
       case 'destroy':
         this.gone(rec, inUse, verdict, now)
@@ -78,7 +79,7 @@ export class Evictor {
         this.actions.failConnect(rec.client, error())
         break
       case 'retire':
-        this.actions.retire(rec.client)
+        this.actions.retire(rec.client, error())
         this.leaving.set(rec.id, inUse) // counted when it leaves (left())
         break
       case 'none':

@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events'
 import type { MeterProvider } from '@opentelemetry/api'
 import { inspect } from 'node:util'
-import type { Pool as PgPool } from 'pg'
+import type { Client, Pool as PgPool } from 'pg'
 import { ErrorCodes, PoolGuardError } from '../errors'
 import type { HealthTransition, HostHealth } from '../judge/health-rules'
 import type { HostSummary, ProbeResult } from '../judge/kernel-rules'
@@ -23,9 +23,9 @@ import { connectPlanner } from '../topology/connect'
 import type { Attempt, TargetSessionAttrs } from '../topology/hosts'
 import { Regions } from '../topology/regions'
 import { defaultLookup, type HostState, Topology } from '../topology/topology'
-import { type EvictionEvent, Evictor } from './evictor'
+import { type EvictionActions, type EvictionEvent, Evictor } from './evictor'
 import { Housekeeping, type LeakReport } from './housekeeping'
-import { Lifecycle } from './lifecycle'
+import { Lifecycle, unguardedWarning } from './lifecycle'
 import { Probes } from './probes'
 import { type ForeignSocket, joinProcessView } from './process-view'
 import { poolView } from './metrics-view'
@@ -57,6 +57,10 @@ export interface GuardEvents {
 /** How the guard joins its pool: `binding` for a pool built with the guarded Client class (pool/pool.ts). */
 export interface Attachment {
   binding?: adapter.HookBinding
+  /** How to act on this owner's clients, where it is not a pg-pool (guard/standalone.ts). */
+  actions?: EvictionActions
+  /** Before the default pool name (server.address:server.port/db.namespace), e.g. 'standalone '. */
+  namePrefix?: string
 }
 
 export class Guard extends EventEmitter<GuardEvents> {
@@ -71,6 +75,7 @@ export class Guard extends EventEmitter<GuardEvents> {
   private readonly metrics: PoolMetrics
   private readonly passStats = { passes: 0, passMs: 0, procScans: 0, procScanMs: 0 }
   private readonly leave: () => void
+  private readonly lifecycle: Lifecycle
   private readonly releaseName: () => void
   /** Per configured host:port, how long logins take here (EWMA, ms): probe deadlines follow it. */
   private readonly loginMs = new Map<string, number>()
@@ -83,7 +88,7 @@ export class Guard extends EventEmitter<GuardEvents> {
     const o = (this.options = resolveGuardOptions(options))
     this.pool = pool
     const { poolOptions, hosts, targetSessionAttrs, loadBalanceHosts, defaultName, connectDeadlineMs, monitorConfig } = readPoolConfig(pool, options, o)
-    const named = uniquePoolName(o.poolName ?? defaultName)
+    const named = uniquePoolName(o.poolName ?? `${attachment.namePrefix ?? ''}${defaultName}`)
     this.poolName = named.name
     this.releaseName = named.release
     this.metrics = new PoolMetrics(this.poolName, o.metrics, o.meterProvider as MeterProvider | null, () => this.metricsView())
@@ -103,7 +108,7 @@ export class Guard extends EventEmitter<GuardEvents> {
     )
     const evictor = new Evictor(
       this.registry,
-      {
+      attachment.actions ?? {
         isIdle: (client) => adapter.isIdleInPool(pool, client),
         removeIdle: (client) => adapter.evictIdle(pool, client),
         destroy: adapter.destroyInUse,
@@ -139,11 +144,11 @@ export class Guard extends EventEmitter<GuardEvents> {
       },
     })
     this.housekeeping = new Housekeeping(pool, this.registry, o, (r) => this.emit('leak', r))
-    const lifecycle = new Lifecycle({
+    const lifecycle = (this.lifecycle = new Lifecycle({
       pool, registry: this.registry, kernel, options: o, regions, topology: this.topo, evictor,
       wake: () => this.scheduler.wake(),
       removed: () => this.housekeeping.wake(),
-    })
+    }))
     this.topo.on('change', (h) => {
       this.emit('topology', h)
       this.scheduler.wake()
@@ -173,10 +178,10 @@ export class Guard extends EventEmitter<GuardEvents> {
     if (this.metrics.active || o.leakDetectionThresholdMs > 0) checkoutHook()
     else this.metrics.onBind(checkoutHook)
     if (attachment.binding) attachment.binding.hooks = hooks
-    else adapter.patchPool(pool, hooks)
+    else adapter.patchPool(pool, hooks, unguardedWarning((pool as unknown as { Client: unknown }).Client))
     lifecycle.listen()
     // A pool that another library created may already hold clients.
-    for (const client of adapter.clientsOf(pool)) lifecycle.adopt(client)
+    for (const client of adapter.clientsOf(pool)) if (adapter.canSeeInto(client)) lifecycle.adopt(client)
     this.leave = joinProcessView({
       inodes: () => this.registry.records().flatMap((r) => (r.inode === null ? [] : [r.inode])),
       ports: () => this.registry.records().map((r) => r.remotePort ?? r.configuredPort),
@@ -184,6 +189,15 @@ export class Guard extends EventEmitter<GuardEvents> {
     this.housekeeping.start()
     this.scheduler.start()
     this.topo.start()
+  }
+
+  /**
+   * A client of this guard's owner that it did not see being built (standalone clients,
+   * guard/standalone.ts): `connected` false follows it from its connect, true takes it as it is.
+   */
+  adopt(client: Client, connected: boolean): void {
+    if (connected) this.lifecycle.adopt(client)
+    else this.lifecycle.created(client, null)
   }
 
   /** One row per pooled client: where its socket goes, its kernel identity, role and state. No secrets. */

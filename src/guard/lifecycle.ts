@@ -134,3 +134,15 @@ export class Lifecycle {
   }
 }
 
+
+/** One coded warning per Client class the guard cannot see into (pg-native, a test double). */
+export function unguardedWarning(Client: unknown): () => void {
+  const name = (Client as { name?: string } | null)?.name || 'an anonymous class'
+  return () =>
+    warnOnce(
+      WarningCodes.CLIENT_UNGUARDED,
+      `the pool's Client class (${name}) is not a pg.Client the guard can see into: the pool works as pg.Pool does, ` +
+        'but its clients are not hardened, tracked or judged (no kernel verdicts, coded eviction errors or snapshot rows)',
+      name
+    )
+}

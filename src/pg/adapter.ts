@@ -24,7 +24,7 @@
 import { dirname } from 'node:path'
 import type { EventEmitter } from 'node:events'
 import { isIP, type Socket } from 'node:net'
-import type { Client, Pool as PgPool, PoolClient } from 'pg'
+import type { Client, Client as PgClient, Pool as PgPool, PoolClient } from 'pg'
 import { ConfigError } from '../errors'
 
 /** The parts of pg's Connection this library reads. */
@@ -50,6 +50,12 @@ interface PgClientInternals {
   _sentQueryQueue?: unknown[]
   _ending: boolean
   _poolUseCount?: number
+  _connecting?: boolean
+  _connected?: boolean
+  _ended?: boolean
+  _queryable?: boolean
+  /** What pg resolved from the config, the environment and its defaults (host, port, user, database, password...). */
+  connectionParameters?: Record<string, unknown>
 }
 
 export interface PendingItem {
@@ -379,26 +385,67 @@ export function attemptOf(client: Client): unknown {
   return attempts.get(client)
 }
 
+/**
+ * Whether the guard can see into a client: a pg.Client (any copy of pg 8) with its Connection and socket
+ * stream. pg-native's client, or a test double given as pg-pool's `Client` option, is not: such clients
+ * work in the pool as they would in pg.Pool, untracked.
+ */
+export function canSeeInto(client: unknown): client is Client {
+  const c = client as { once?: unknown; connection?: { on?: unknown; stream?: unknown } } | null
+  return typeof c?.once === 'function' && typeof c.connection?.on === 'function' && typeof c.connection.stream === 'object' && c.connection.stream !== null
+}
+
+type Query = (...args: unknown[]) => unknown
+
+/**
+ * client.query() for a client the guard evicted while its holder was between queries: the coded eviction
+ * error, as a query in flight would have had, instead of pg's "not queryable". Otherwise pg's own query().
+ */
+function guardedQuery(self: Client, original: Query, args: unknown[]): unknown {
+  const err = evictedWith.get(self)
+  const last = args[args.length - 1]
+  if (err === undefined || (typeof args[0] === 'object' && args[0] !== null && typeof (args[0] as { submit?: unknown }).submit === 'function')) {
+    return original.apply(self, args)
+  }
+  if (typeof last === 'function') {
+    process.nextTick(() => (last as (e: Error) => void)(err))
+    return undefined
+  }
+  return Promise.reject(err)
+}
+
+/** connect() with a check after login: a rejection ends the client quietly and fails the connect with it. */
+function connectThen(self: Client, connect: (cb: (err?: Error) => void) => void, afterConnect: (c: Client) => Promise<void>, callback?: (err?: Error) => void): Promise<unknown> | undefined {
+  const run = new Promise<void>((resolve, reject) => connect((err) => (err ? reject(err) : resolve())))
+    .then(() => afterConnect(self))
+    .catch((err: Error) => {
+      endQuietly(self)
+      throw err
+    })
+  if (callback) {
+    run.then(() => callback(), callback)
+    return undefined
+  }
+  return run.then(() => self)
+}
+
+type LooseClient = new (config?: unknown, ...rest: unknown[]) => { connect(callback?: (err?: Error) => void): Promise<unknown> | undefined }
+
+/** Marks the guarded Client classes this file builds, with the class they extend. */
+const BASE_CLASS = Symbol.for('pg-pool-guard.baseClientClass')
+
+/** The class to build a guarded class on: a guarded class (ours, standalone) is replaced by what it extends. */
+function unguarded(Base: ClientClass): ClientClass {
+  return ((Base as unknown as Record<symbol, ClientClass | undefined>)[BASE_CLASS] ?? Base) as ClientClass
+}
+
 /** The Client class a guarded pool builds its clients with: `Base` (pg.Client or the user's) + the hooks. */
-export function guardedClientClass(Base: ClientClass, binding: HookBinding): ClientClass {
-  const Loose = Base as unknown as new (config?: Record<string, unknown>, ...rest: unknown[]) => { connect(callback?: (err?: Error) => void): Promise<unknown> | undefined }
-  type Query = (...args: unknown[]) => unknown
-  class GuardedClient extends Loose {
-    /**
-     * A client the guard evicted while its holder was between queries: the next query gets the coded
-     * eviction error, as one in flight would have, instead of pg's "not queryable".
-     */
+export function guardedClientClass(Given: ClientClass, binding: HookBinding, onUnguarded: () => void = () => {}): ClientClass {
+  const Base = unguarded(Given)
+  const baseQuery = (Base.prototype as unknown as { query: Query }).query
+  class GuardedClient extends (Base as unknown as LooseClient) {
     query(...args: unknown[]): unknown {
-      const err = evictedWith.get(this as unknown as Client)
-      const last = args[args.length - 1]
-      if (err === undefined || (typeof args[0] === 'object' && args[0] !== null && typeof (args[0] as { submit?: unknown }).submit === 'function')) {
-        return (Base.prototype as unknown as { query: Query }).query.apply(this, args)
-      }
-      if (typeof last === 'function') {
-        process.nextTick(() => (last as (e: Error) => void)(err))
-        return undefined
-      }
-      return Promise.reject(err)
+      return guardedQuery(this as unknown as Client, baseQuery, args)
     }
 
     constructor(config?: Record<string, unknown>, ...rest: unknown[]) {
@@ -406,29 +453,98 @@ export function guardedClientClass(Base: ClientClass, binding: HookBinding): Cli
       const attempt = binding.nextAttempt
       binding.nextAttempt = undefined
       super(hooks?.clientConfig && config ? hooks.clientConfig(config, attempt) : config, ...rest)
-      const self = this as unknown as Client
-      if (attempt !== undefined) attempts.set(self, attempt)
-      hooks?.clientCreated(self, attempt)
+      if (!canSeeInto(this)) {
+        onUnguarded()
+        return
+      }
+      if (attempt !== undefined) attempts.set(this, attempt)
+      hooks?.clientCreated(this, attempt)
     }
 
     override connect(callback?: (err?: Error) => void): Promise<unknown> | undefined {
       const afterConnect = binding.hooks?.afterConnect
-      if (!afterConnect) return super.connect(callback)
-      const self = this as unknown as Client
-      const run = new Promise<void>((resolve, reject) => super.connect((err) => (err ? reject(err) : resolve())))
-        .then(() => afterConnect(self))
-        .catch((err: Error) => {
-          endQuietly(self)
-          throw err
-        })
-      if (callback) {
-        run.then(() => callback(), callback)
-        return undefined
-      }
-      return run.then(() => this)
+      if (!afterConnect || !canSeeInto(this)) return super.connect(callback)
+      return connectThen(this, (cb) => void super.connect(cb), afterConnect, callback)
     }
   }
+  Object.defineProperty(GuardedClient, BASE_CLASS, { value: Base })
   return GuardedClient as unknown as ClientClass
+}
+
+/**
+ * The Client class for clients outside any pool (pg-pool-guard's `Client`, what guardAllClients() puts in
+ * pg's place): a `Base` client that, once built, joins the standalone guard for where it connects.
+ * `join` returns the hooks of that guard (its afterConnect checks the role when targetSessionAttrs asks).
+ */
+export function standaloneClientClass(Given: ClientClass, join: (client: Client, config: unknown) => PoolHooks | undefined): ClientClass {
+  const Base = unguarded(Given)
+  const baseQuery = (Base.prototype as unknown as { query: Query }).query
+  const joined = new WeakMap<object, PoolHooks>()
+  class Client extends (Base as unknown as LooseClient) {
+    query(...args: unknown[]): unknown {
+      return guardedQuery(this as unknown as PgClient, baseQuery, args)
+    }
+
+    constructor(config?: unknown, ...rest: unknown[]) {
+      super(config, ...rest)
+      const hooks = canSeeInto(this) ? join(this, config) : undefined
+      if (hooks) joined.set(this, hooks)
+    }
+
+    override connect(callback?: (err?: Error) => void): Promise<unknown> | undefined {
+      const afterConnect = joined.get(this)?.afterConnect
+      if (!afterConnect) return super.connect(callback)
+      return connectThen(this as unknown as PgClient, (cb) => void super.connect(cb), afterConnect, callback)
+    }
+  }
+  Object.defineProperty(Client, BASE_CLASS, { value: Base })
+  return Client as unknown as ClientClass
+}
+
+/**
+ * For guardClient(existingClient): the same coded error after an eviction as the guarded classes give,
+ * as an own `query` on this one instance (its class stays the user's).
+ */
+export function guardQueriesOf(client: Client): void {
+  const original = (client as unknown as { query: Query }).query
+  Object.defineProperty(client, 'query', {
+    configurable: true, writable: true, enumerable: false,
+    value: function query(this: Client, ...args: unknown[]): unknown {
+      return guardedQuery(this, original, args)
+    },
+  })
+}
+
+/** Where a client is in its connect: not started, under way, or done (and not ended since). */
+export function connectStageOf(client: Client): 'new' | 'connecting' | 'connected' | 'ended' {
+  const c = client$(client)
+  if (c._ended || c._ending) return 'ended'
+  if (c._connected) return 'connected'
+  if (c._connecting) return 'connecting'
+  return 'new'
+}
+
+/** What pg resolved for the client: host, port, user, database, password, ssl, ... (holds secrets: never log it). */
+export function connectionParametersOf(client: Client): Record<string, unknown> {
+  return client$(client).connectionParameters ?? { host: client.host, port: client.port }
+}
+
+/**
+ * Put `Guarded` in place of `pgModule.Client` (the one patch of a pg module this library makes, and only
+ * when asked to): every `new pg.Client()` in the process then builds a guarded client. pg.Pool is not
+ * affected (pg binds its Pool to the original class when it loads). Returns how to undo it.
+ */
+export function replaceClientClass(pgModule: { Client: ClientClass }, Guarded: ClientClass): () => void {
+  const original = pgModule.Client
+  pgModule.Client = Guarded
+  return () => {
+    if (pgModule.Client === Guarded) pgModule.Client = original
+  }
+}
+
+/** Whether a Client class is one of the guarded classes built here. */
+export function isGuardedClass(cls: unknown): boolean {
+  return typeof cls === 'function' && (cls as unknown as Record<symbol, unknown>)[BASE_CLASS] !== undefined
 }
 
 /**
@@ -556,6 +672,11 @@ function refuse(pool: PgPool, item: PendingItem, err: Error): void {
 
 const GUARDED = Symbol.for('pg-pool-guard.guarded')
 
+/** Whether a guard holds this pool. */
+export function isGuardedPool(pool: PgPool): boolean {
+  return (pool as unknown as Record<symbol, boolean>)[GUARDED] === true
+}
+
 /** Marks a pool as guarded; false when it already was (a pool has one guard). */
 export function claimPool(pool: PgPool): boolean {
   const p = pool as unknown as Record<symbol, boolean>
@@ -565,11 +686,11 @@ export function claimPool(pool: PgPool): boolean {
 }
 
 /** For guard(existingPool): the guarded Client class and the four wrappers, assigned onto the instance. */
-export function patchPool(pool: PgPool, hooks: PoolHooks): void {
+export function patchPool(pool: PgPool, hooks: PoolHooks, onUnguarded?: () => void): void {
   const p = pool$(pool)
   const binding = new HookBinding()
   binding.hooks = hooks
-  p.Client = guardedClientClass(p.Client, binding)
+  p.Client = guardedClientClass(p.Client, binding, onUnguarded)
   const newClient = p.newClient.bind(p)
   p.newClient = (item) => wrap.newClient(pool, binding, newClient, item)
   const connect = p.connect.bind(p)

@@ -6,6 +6,7 @@
 import pg from 'pg'
 import { ConfigError } from '../errors'
 import { Guard } from '../guard/guard'
+import { unguardedWarning } from '../guard/lifecycle'
 import type { GuardOptions } from '../options'
 import { resolveGuardOptions } from '../options'
 import { parseHosts } from '../topology/hosts'
@@ -39,7 +40,7 @@ export class Pool extends pg.Pool {
     parseHosts((rest ?? {}) as Parameters<typeof parseHosts>[0])
     const binding = new HookBinding()
     const Client = ((rest as { Client?: ClientClass } | undefined)?.Client ?? pg.Client) as ClientClass
-    super(Object.assign(rest ?? {}, { Client: guardedClientClass(Client, binding) }) as pg.PoolConfig)
+    super(Object.assign(rest ?? {}, { Client: guardedClientClass(Client, binding, unguardedWarning(Client)) }) as pg.PoolConfig)
     this.#binding = binding
     hideCredentials(this.options, ['connectionString', 'Client'])
     this.guard = new Guard(this, guardOptions, { binding })
