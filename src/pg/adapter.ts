@@ -473,26 +473,32 @@ export function guardedClientClass(Given: ClientClass, binding: HookBinding, onU
 
 /**
  * The Client class for clients outside any pool (pg-pool-guard's `Client`, what guardAllClients() puts in
- * pg's place): a `Base` client that, once built, joins the standalone guard for where it connects.
- * `join` returns the hooks of that guard (its afterConnect checks the role when targetSessionAttrs asks).
+ * pg's place): a `Base` client that joins the standalone guard for where it connects when connect() is
+ * called (a client never connected costs nothing). `join` returns that guard's hooks (its afterConnect
+ * checks the role when targetSessionAttrs asks).
  */
-export function standaloneClientClass(Given: ClientClass, join: (client: Client, config: unknown) => PoolHooks | undefined): ClientClass {
+export function standaloneClientClass(
+  Given: ClientClass,
+  join: (client: Client, config: unknown) => PoolHooks | undefined,
+  /** Throws on a config the guard refuses, when the client is built. */
+  check: (config: unknown) => void = () => {}
+): ClientClass {
   const Base = unguarded(Given)
   const baseQuery = (Base.prototype as unknown as { query: Query }).query
-  const joined = new WeakMap<object, PoolHooks>()
+  const configs = new WeakMap<object, unknown>()
   class Client extends (Base as unknown as LooseClient) {
     query(...args: unknown[]): unknown {
       return guardedQuery(this as unknown as PgClient, baseQuery, args)
     }
 
     constructor(config?: unknown, ...rest: unknown[]) {
+      check(config)
       super(config, ...rest)
-      const hooks = canSeeInto(this) ? join(this, config) : undefined
-      if (hooks) joined.set(this, hooks)
+      configs.set(this, config)
     }
 
     override connect(callback?: (err?: Error) => void): Promise<unknown> | undefined {
-      const afterConnect = joined.get(this)?.afterConnect
+      const afterConnect = canSeeInto(this) ? join(this, configs.get(this))?.afterConnect : undefined
       if (!afterConnect) return super.connect(callback)
       return connectThen(this as unknown as PgClient, (cb) => void super.connect(cb), afterConnect, callback)
     }

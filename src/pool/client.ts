@@ -17,14 +17,13 @@ export interface ClientConfig extends pg.ClientConfig {
   guard?: GuardOptions
 }
 
-function join(client: pg.Client, config: unknown): ReturnType<StandaloneGuard['join']> {
-  const options = typeof config === 'object' && config !== null ? (config as ClientConfig).guard : undefined
-  resolveGuardOptions(options) // a bad option throws here, before anything is tracked
-  return standalone.join(client, options, config)
-}
+const guardOptionsIn = (config: unknown): GuardOptions | undefined => (typeof config === 'object' && config !== null ? (config as ClientConfig).guard : undefined)
+const join = (client: pg.Client, config: unknown): ReturnType<StandaloneGuard['join']> => standalone.join(client, guardOptionsIn(config), config)
+/** A bad guard option throws when the client is built, before anything is tracked. */
+const check = (config: unknown): void => void resolveGuardOptions(guardOptionsIn(config))
 
 /** pg.Client, guarded: same constructor, methods and events; the config may carry `guard` options. */
-export const Client = standaloneClientClass(pg.Client as unknown as ClientClass, join) as unknown as typeof pg.Client & (new (config?: string | ClientConfig) => pg.Client)
+export const Client = standaloneClientClass(pg.Client as unknown as ClientClass, join, check) as unknown as typeof pg.Client & (new (config?: string | ClientConfig) => pg.Client)
 export type Client = pg.Client
 
 /**
@@ -50,5 +49,5 @@ export function guardAllClients(pgModule: { Client: unknown } = pg): () => void 
   if (typeof pgModule?.Client !== 'function') throw new ConfigError('guardAllClients() needs the pg module')
   if (isGuardedClass(pgModule.Client)) return () => {}
   const module = pgModule as { Client: ClientClass }
-  return replaceClientClass(module, standaloneClientClass(module.Client, join))
+  return replaceClientClass(module, standaloneClientClass(module.Client, join, check))
 }

@@ -39,3 +39,29 @@ describe(`ESM entry points under Node ${process.version}`, () => {
     })
   }
 })
+
+describe('a drop-in for the whole pg module', () => {
+  it("every export of pg's module is one of ours, the same object except the guarded Pool and Client", () => {
+    const script = `
+      import pg from 'pg'
+      import pgg from ${JSON.stringify(pathToFileURL(join(dist, 'index.mjs')).href)}
+      import * as named from ${JSON.stringify(pathToFileURL(join(dist, 'index.mjs')).href)}
+      const keys = Object.keys(pg).filter((k) => !k.startsWith('_'))
+      const out = {}
+      for (const k of keys) out[k] = k in pgg && named[k] === pgg[k] ? (pgg[k] === pg[k] ? 'same' : 'ours') : 'missing'
+      out.clientIsPgClient = new pgg.Client({ host: '127.0.0.1' }) instanceof pg.Client
+      out.poolIsPgPool = new pgg.Pool({ host: '127.0.0.1' }) instanceof pg.Pool
+      console.log(JSON.stringify(out))
+      process.exit(0)`
+    const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', cwd: join(dist, '..') }))
+    assert.equal(out.Pool, 'ours')
+    assert.equal(out.Client, 'ours')
+    assert.equal(out.clientIsPgClient, true, 'the guarded Client is a pg.Client')
+    assert.equal(out.poolIsPgPool, true, 'the guarded Pool is a pg.Pool')
+    for (const k of ['types', 'defaults', 'Connection', 'Query', 'DatabaseError', 'Result', 'TypeOverrides', 'escapeIdentifier', 'escapeLiteral', 'utils']) {
+      assert.equal(out[k], 'same', `${k}: ${out[k]}`)
+    }
+    const missing = Object.keys(out).filter((k) => out[k] === 'missing')
+    assert.deepEqual(missing, [], 'nothing pg exports is missing')
+  })
+})

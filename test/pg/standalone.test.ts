@@ -83,8 +83,9 @@ describe('standalone clients', () => {
     }
     assert.equal(pg.Client.name, 'Client')
     const plain = new pg.Client(c.config)
-    assert.equal(standalone.guardOf(plain), undefined, 'undone')
-    await client.end()
+    await plain.connect()
+    assert.equal(standalone.guardOf(plain), undefined, 'undone: a new client is plain pg again')
+    await Promise.all([client.end(), plain.end()])
   })
 
   it('a pool whose Client class the guard cannot see into works as pg.Pool, with one coded warning', async () => {
