@@ -8,7 +8,7 @@
  * so it keeps working while a test blackholes the TCP address.
  */
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type pg from 'pg'
@@ -18,6 +18,7 @@ import { ServerFiles } from './data-dir'
 import { KitError, KitErrorCodes } from './errors'
 import { chownTo, type OsUser, runAs, serverUser } from './os-user'
 import { freePort } from './ports'
+import { isAlive, signal } from './process'
 import { PgServer, type ServerContext } from './server'
 import { reachableBinaries } from './stage'
 
@@ -75,7 +76,8 @@ export class Cluster implements ServerContext {
     this.user = options.user ?? 'postgres'
     this.password = options.password ?? randomBytes(12).toString('base64url')
     this.database = options.database ?? 'postgres'
-    this.baseDir = mkdtempSync(join(tmpdir(), 'pg-pool-guard-'))
+    this.baseDir = mkdtempSync(join(tmpdir(), CLUSTER_DIR_PREFIX))
+    writeFileSync(join(this.baseDir, OWNER_FILE), String(process.pid))
     chownTo(this.osUser, this.baseDir)
     this.files = new ServerFiles(this, options)
     this.servers.push(new PgServer(this, 'a', options.primaryHost ?? '127.0.0.2', port))
@@ -205,8 +207,53 @@ export class Cluster implements ServerContext {
   }
 }
 
+const CLUSTER_DIR_PREFIX = 'pg-pool-guard-'
+/** The pid of the process that started a cluster, in its base directory. */
+const OWNER_FILE = 'owner.pid'
+let sweptClusters = false
+
+/**
+ * Stops the servers of clusters whose process died before its teardown (a test file killed at its
+ * timeout) and deletes their data; clusters of live processes are left alone. Runs once per process, on
+ * the first startCluster(). Returns how many clusters it removed.
+ */
+export function sweepStaleClusters(): number {
+  let removed = 0
+  let names: string[]
+  try {
+    names = readdirSync(tmpdir()).filter((n) => n.startsWith(CLUSTER_DIR_PREFIX))
+  } catch {
+    return 0
+  }
+  for (const name of names) {
+    const dir = join(tmpdir(), name)
+    let owner: number
+    try {
+      owner = Number(readFileSync(join(dir, OWNER_FILE), 'utf8'))
+    } catch {
+      continue // not ours to judge (no owner recorded)
+    }
+    if (!Number.isInteger(owner) || owner <= 0 || isAlive(owner)) continue
+    for (const server of readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory())) {
+      try {
+        const pid = Number(readFileSync(join(dir, server.name, 'data', 'postmaster.pid'), 'utf8').split('\n')[0])
+        if (Number.isInteger(pid) && pid > 0) signal(pid, 'SIGQUIT') // immediate shutdown
+      } catch {
+        // no server ran here
+      }
+    }
+    rmSync(dir, { recursive: true, force: true })
+    removed++
+  }
+  return removed
+}
+
 /** Start a primary (and a streaming standby with `standby: true`) on loopback addresses of their own. */
 export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
+  if (!sweptClusters) {
+    sweptClusters = true
+    sweepStaleClusters()
+  }
   const hosts = [options.primaryHost ?? '127.0.0.2', ...(options.standby ? [options.standbyHost ?? '127.0.0.3'] : [])]
   if (options.ipv6) hosts.push('::1')
   const port = options.port ?? (await freePort(hosts))

@@ -9,7 +9,7 @@
  * - KitError / KitErrorCodes: every run-time failure of the kit carries a PGG_KIT_* code; bad arguments are
  *   the library's ConfigError (PGG_CONFIG_INVALID).
  */
-export { startCluster, Cluster, PgServer, freePort } from './cluster'
+export { startCluster, sweepStaleClusters, Cluster, PgServer, freePort } from './cluster'
 export type { ClusterOptions, ServerState } from './cluster'
 export { findBinaries } from './binaries'
 export type { Binaries, BinariesChoice } from './binaries'

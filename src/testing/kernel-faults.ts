@@ -68,6 +68,7 @@ function target(ip: string, o: FaultOptions): string {
 }
 
 const installed = new Set<KernelFault>()
+let swept = false
 
 async function install(ip: string, o: FaultOptions, action: string[], description: string): Promise<KernelFault> {
   const family = isIP(ip)
@@ -76,6 +77,12 @@ async function install(ip: string, o: FaultOptions, action: string[], descriptio
   }
   const why = kernelFaultsUnavailable()
   if (why) throw new KitError(KitErrorCodes.KERNEL_FAULTS_UNAVAILABLE, `cannot install ${description}: ${why}`)
+  // A run killed before its teardown (a test file timed out) leaves tagged rules behind: the first fault
+  // of each process removes them, so one killed run cannot disturb the next.
+  if (!swept) {
+    swept = true
+    sweepStaleRules()
+  }
   const bin = family === 4 ? 'iptables' : 'ip6tables'
   const tag = ['-m', 'comment', '--comment', `${RULE_TAG}:${process.pid}`]
   const port = (flag: string): string[] => (o.port ? ['-p', 'tcp', flag, String(o.port)] : [])

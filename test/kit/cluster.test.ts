@@ -77,3 +77,36 @@ describe('startCluster with the default binaries', () => {
     await assert.rejects(freePort(['127.0.4.8', '192.0.2.1']), (e: Coded) => e.code === KitErrorCodes.NO_FREE_PORT && /127\.0\.4\.8, 192\.0\.2\.1/.test(e.message))
   })
 })
+
+describe('a run killed before its teardown', () => {
+  it("sweepStaleClusters() stops a dead process's servers and deletes their data; live clusters are left alone", async () => {
+    const { spawn } = await import('node:child_process')
+    const { join } = await import('node:path')
+    const { isAlive } = await import('../../src/testing/process')
+    const { sweepStaleClusters } = await import('../../src/testing/cluster')
+    const live = await startCluster({ primaryHost: '127.0.24.20' })
+    try {
+      // A child starts a cluster, prints the postmaster's pid and its directory, and is killed (no teardown).
+      const script = `
+        const { startCluster } = require(${JSON.stringify(join(__dirname, '..', '..', 'src', 'testing', 'cluster'))})
+        startCluster({ primaryHost: '127.0.24.21' }).then((c) => console.log(JSON.stringify({ pid: c.primary.pid, dir: c.baseDir })))`
+      const child = spawn(process.execPath, ['--import', 'tsx', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+      const line = await new Promise<string>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => resolve(d.toString()))
+        child.on('exit', (code) => reject(new Error(`child exited with ${code} before starting its cluster`)))
+      })
+      const { pid, dir } = JSON.parse(line) as { pid: number; dir: string }
+      child.kill('SIGKILL')
+      await new Promise((r) => child.once('exit', r))
+      assert.ok(isAlive(pid), 'the killed run left its postmaster running')
+      assert.ok(sweepStaleClusters() >= 1)
+      assert.equal(existsSync(dir), false, 'its data is gone')
+      const deadline = Date.now() + 10_000
+      while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50)) // not our child: no exit event
+      assert.equal(isAlive(pid), false, 'its postmaster stopped')
+      assert.equal((await live.primary.query<{ n: number }>('SELECT 1 AS n')).rows[0].n, 1, 'a live cluster is untouched')
+    } finally {
+      await live.stop()
+    }
+  })
+})
