@@ -17,9 +17,9 @@ export function poolView(pool: PgPool, records: readonly ConnRecord[], scheduler
   return {
     idle,
     used: Math.max(0, live.length - idle),
-    max: po.max,
-    idleMax: po.max,
-    idleMin: Math.max(po.min ?? 0, minIdle),
+    max: po.max ?? null,
+    idleMax: po.max ?? null,
+    idleMin: po.max === undefined ? null : Math.max(po.min ?? 0, minIdle),
     pending: pool.waitingCount,
     sockets: live.map((r) => ({
       tcpState: r.kernel ? tcpStateName(r.kernel.state) : 'unknown',

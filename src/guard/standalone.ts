@@ -70,7 +70,7 @@ interface Group {
   key: string
   set: ClientSet
   guard: Guard
-  optionsJson: string
+  options: GuardOptions | undefined
   linger: NodeJS.Timeout | undefined
 }
 
@@ -135,15 +135,14 @@ export class StandaloneGuard extends EventEmitter<GuardEvents> {
   private groupFor(client: Client, options: GuardOptions | undefined, config: unknown): Group {
     const p = adapter.connectionParametersOf(client)
     const key = `${String(p.user)}@${String(p.host)}:${String(p.port)}/${String(p.database)}`
-    const optionsJson = JSON.stringify(options ?? {})
     let existing = this.groups.get(key)
-    if (existing && existing.set._clients.length === 0 && options !== undefined && optionsJson !== existing.optionsJson) {
+    if (existing && existing.set._clients.length === 0 && options !== undefined && !sameOptions(options, existing.options)) {
       // An empty group waiting to stop: the new options replace it.
       this.drop(existing)
       existing = undefined
     }
     if (existing) {
-      if (options !== undefined && optionsJson !== existing.optionsJson) {
+      if (options !== undefined && !sameOptions(options, existing.options)) {
         warnOnce(
           WarningCodes.STANDALONE_OPTIONS_IGNORED,
           `standalone clients of ${String(p.host)}:${String(p.port)} already have a guard with other options; these are ignored (the first client's options apply to all)`,
@@ -167,7 +166,7 @@ export class StandaloneGuard extends EventEmitter<GuardEvents> {
     })
     const forward = guard as unknown as EventEmitter
     for (const name of EVENTS) forward.on(name, (e: unknown) => (this as unknown as EventEmitter).emit(name, e))
-    const group: Group = { key, set, guard, optionsJson, linger: undefined }
+    const group: Group = { key, set, guard, options, linger: undefined }
     set.on('remove', () => {
       if (set._clients.length > 0 || group.linger) return
       group.linger = setTimeout(() => {
@@ -205,4 +204,16 @@ function templateOf(p: Record<string, unknown>, config: unknown): Record<string,
   const stream = (config as { stream?: unknown } | null | undefined)?.stream
   if (typeof stream === 'function') out.stream = stream
   return out
+}
+
+/** Whether two clients' guard options say the same: plain values by content, objects (a MeterProvider, a lookup hook) by identity. */
+function sameOptions(a: GuardOptions | undefined, b: GuardOptions | undefined): boolean {
+  const x = (a ?? {}) as Record<string, unknown>
+  const y = (b ?? {}) as Record<string, unknown>
+  const keys = new Set([...Object.keys(x), ...Object.keys(y)])
+  return [...keys].every((k) => x[k] === y[k] || (isPlain(x[k]) && isPlain(y[k]) && JSON.stringify(x[k]) === JSON.stringify(y[k])))
+}
+
+function isPlain(v: unknown): boolean {
+  return Array.isArray(v) || (typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype)
 }

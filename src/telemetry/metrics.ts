@@ -103,10 +103,11 @@ function instruments(meter: Meter): Instruments {
 export interface PoolView {
   idle: number
   used: number
-  max: number
-  idleMin: number
+  /** Null where no pool sets a ceiling (standalone clients): not reported. */
+  max: number | null
+  idleMin: number | null
   /** Configured idle ceiling: pg-pool keeps up to `max` idle. */
-  idleMax: number
+  idleMax: number | null
   pending: number
   sockets: { tcpState: string; address: string; port: number; region: string | null; role: string | null }[]
   foreignSockets: number
@@ -219,9 +220,9 @@ export class PoolMetrics {
       if (semconv) {
         r.observe(o[SEMCONV.connectionCount.name], v.idle, { ...base, [ATTR_STATE]: STATE_IDLE })
         r.observe(o[SEMCONV.connectionCount.name], v.used, { ...base, [ATTR_STATE]: STATE_USED })
-        r.observe(o[SEMCONV.idleMax.name], v.idleMax, base)
-        r.observe(o[SEMCONV.idleMin.name], v.idleMin, base)
-        r.observe(o[SEMCONV.max.name], v.max, base)
+        if (v.idleMax !== null) r.observe(o[SEMCONV.idleMax.name], v.idleMax, base)
+        if (v.idleMin !== null) r.observe(o[SEMCONV.idleMin.name], v.idleMin, base)
+        if (v.max !== null) r.observe(o[SEMCONV.max.name], v.max, base)
         r.observe(o[SEMCONV.pendingRequests.name], v.pending, base)
       }
       const groups = new Map<string, { n: number; attrs: Attributes }>()

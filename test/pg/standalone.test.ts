@@ -6,12 +6,15 @@
  */
 import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
-import { after, describe, it } from 'node:test'
+import { after, afterEach, describe, it } from 'node:test'
 import pg from 'pg'
 import { Client, ConnectionEvictedError, ErrorCodes, type EvictionEvent, guardAllClients, guardClient, Pool, standalone, WarningCodes } from '../../src/index'
 import { captureWarnings, nextEvent, until, useCluster } from '../helpers'
+import { meterProvider } from '../metrics'
 
 const cluster = useCluster({ primaryHost: '127.0.24.1' })
+// Each test starts with no standalone guard (a group's options are its first client's).
+afterEach(() => standalone.stopAll())
 after(() => standalone.stopAll())
 
 /** pg_stat_activity's view of a backend: its pid and the client's port. */
@@ -35,6 +38,19 @@ describe('standalone clients', () => {
     assert.equal((await client.query('SELECT 1 AS n')).rows[0].n, 1)
     await client.end()
     await until(() => !standalone.snapshot().some((r) => r.backendPid === pid), 'the row to go')
+  })
+
+  it('standalone clients report pool metrics under their group, with no pool ceiling', async () => {
+    const m = meterProvider()
+    const c = cluster.get()
+    const clients = [0, 1].map(() => new Client({ ...c.config, database: 'postgres', application_name: 'metrics', guard: { meterProvider: m.provider } }))
+    await Promise.all(clients.map((x) => x.connect()))
+    const name = standalone.guardOf(clients[0])!.poolName
+    const got = await m.collect()
+    assert.equal(got.sum('db.client.connection.count', { 'db.client.connection.pool.name': name }), 2)
+    assert.ok(!got.metrics.some((x) => x.descriptor.name === 'db.client.connection.max'), 'no max: no pool sets one')
+    await Promise.all(clients.map((x) => x.end()))
+    await m.provider.shutdown()
   })
 
   it('guardClient() on a connected pg.Client: a frozen server evicts its query with the coded error, heard as error', async () => {
