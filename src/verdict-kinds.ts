@@ -5,6 +5,6 @@
 export type KernelVerdictKind = 'zombie-unacked' | 'zombie-keepalive' | 'host-dead' | 'peer-closed' | 'vanished'
 export type ProbeVerdictKind = 'host-unresponsive'
 export type TopologyVerdictKind = 'fenced' | 'stale-dns' | 'wrong-role' | 'dual-region'
-export type LifecycleVerdictKind = 'fatal-error' | 'connect-timeout'
+export type LifecycleVerdictKind = 'fatal-error' | 'server-going-away' | 'connect-timeout'
 /** Every reason the guard evicts a connection for. */
 export type VerdictKind = KernelVerdictKind | ProbeVerdictKind | TopologyVerdictKind | LifecycleVerdictKind

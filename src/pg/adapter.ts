@@ -158,6 +158,16 @@ export function onErrorMessage(client: Client, listener: (severity: string, code
   )
 }
 
+/**
+ * Listen to NoticeResponse messages: an immediate shutdown or a crash tells each session so in a WARNING
+ * (57P01, 57P02) just before its socket closes, not in an ErrorResponse.
+ */
+export function onNoticeMessage(client: Client, listener: (severity: string, code: string | undefined, message: string) => void): void {
+  client$(client).connection?.on('notice', (msg: { severity?: string; code?: string; message?: string }) =>
+    listener(msg.severity ?? '', msg.code, msg.message ?? '')
+  )
+}
+
 /** What a session said about its server at login and since: in_hot_standby and default_transaction_read_only. */
 export interface ReportedRole {
   inHotStandby: boolean
