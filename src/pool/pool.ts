@@ -24,6 +24,7 @@ export interface PoolConfig extends Omit<pg.PoolConfig, 'host' | 'port'> {
 interface PgPoolMethods {
   newClient(item: PendingItem): void
   _afterConnect(...args: unknown[]): unknown
+  _acquireClient(...args: unknown[]): unknown
 }
 
 const base = pg.Pool.prototype as unknown as PgPoolMethods & pg.Pool
@@ -62,6 +63,10 @@ export class Pool extends pg.Pool {
 
   _afterConnect(...args: unknown[]): unknown {
     return wrap.afterConnect(this, this.#binding.hooks!, (...a) => base._afterConnect.apply(this, a), args)
+  }
+
+  _acquireClient(...args: unknown[]): unknown {
+    return wrap.acquireClient(this, this.#binding.hooks!, (...a) => base._acquireClient.apply(this, a), args)
   }
 }
 

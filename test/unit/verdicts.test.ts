@@ -15,7 +15,7 @@ const KINDS = Object.keys(VERDICTS) as VerdictKind[]
 describe('the verdict table', () => {
   it('one row per verdict, with the actions each phase allows', () => {
     assert.deepEqual(KINDS.sort(), [
-      'connect-timeout', 'dual-region', 'fatal-error', 'fenced', 'host-dead', 'host-unresponsive', 'peer-closed', 'server-going-away',
+      'checkout-distrusted', 'connect-timeout', 'dual-region', 'fatal-error', 'fenced', 'host-dead', 'host-unresponsive', 'peer-closed', 'server-going-away',
       'stale-dns', 'vanished', 'wrong-role', 'zombie-keepalive', 'zombie-unacked',
     ])
     for (const k of KINDS) {
