@@ -25,10 +25,11 @@ export function checkoutCheck(d: CheckoutDeps): ((client: Client) => boolean) | 
   return (client) => {
     const rec = d.registry.get(client)
     if (!rec || rec.transport !== 'tcp' || rec.state !== 'idle' || rec.verdict !== null) return true
-    const fd = fdOf(rec.socket)
-    const why = rec.goneReason ?? judgeCheckout(fd === undefined ? undefined : d.kernel.sample(fd), d.options)
-    if (why === null) return true
     const now = Date.now()
+    if (rec.lastReleasedAt !== null && now - rec.lastReleasedAt < d.options.checkoutCheckIdleMs) return true
+    const fd = fdOf(rec.socket)
+    const why = rec.goneReason ?? judgeCheckout(fd === undefined ? undefined : d.kernel.glance(fd), d.options)
+    if (why === null) return true
     d.evictor.evict(rec, { kind: 'checkout-distrusted', evidence: `checkout check: ${why}`, firstEvidenceAt: now }, now)
     return false
   }

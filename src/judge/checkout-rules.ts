@@ -4,7 +4,7 @@
  * ESTABLISHED, has no data in flight, and answers its keepalive probes within a round trip. Anything else
  * means the kernel already distrusts it, and a caller would be the one to find out.
  */
-import type { KernelSample } from '../kernel/sample'
+import type { SocketGlance } from '../kernel/sample'
 import { TcpState, tcpStateName } from '../kernel/tcp-info'
 import { fmt } from '../util/time'
 
@@ -19,7 +19,7 @@ export interface CheckoutOptions {
 const PROBE_ANSWER_MS = 200
 
 /** Why the socket must not be handed out, or null when it may. */
-export function judgeCheckout(sample: KernelSample | undefined, o: CheckoutOptions): string | null {
+export function judgeCheckout(sample: SocketGlance | undefined, o: CheckoutOptions): string | null {
   if (!sample) return 'TCP_INFO failed on its fd: the socket is gone'
   if (sample.state !== TcpState.ESTABLISHED) {
     const closed = sample.state === TcpState.CLOSE_WAIT ? ': the server closed it' : ''

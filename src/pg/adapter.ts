@@ -5,9 +5,9 @@
  *
  * How the guard joins a pool:
  * - A pool this library builds (`new Pool()`) gets the guarded Client class through pg-pool's own
- *   `options.Client`, and its newClient/connect/end/_afterConnect overrides as methods of the subclass
+ *   `options.Client`, and its newClient/connect/end/_afterConnect/_acquireClient overrides as methods of the subclass
  *   (pool/pool.ts) — injection, no patching.
- * - A pool something else built (`guard(existingPool)`) gets the same class and the same four wrappers
+ * - A pool something else built (`guard(existingPool)`) gets the same class and the same five wrappers
  *   assigned onto the instance (`patchPool`): the one place this library patches pg.
  *
  * Internals used, and why there is no public alternative:
@@ -453,7 +453,7 @@ export function guardedClientClass(Base: ClientClass, binding: HookBinding): Cli
 }
 
 /**
- * The four pool methods the guard wraps, written once: the Pool subclass calls them from its overrides,
+ * The five pool methods the guard wraps, written once: the Pool subclass calls them from its overrides,
  * `patchPool` assigns them onto a pool it did not build. `orig` is pg-pool's own method.
  */
 export const wrap = {
@@ -609,7 +609,7 @@ export function claimPool(pool: PgPool): boolean {
   return true
 }
 
-/** For guard(existingPool): the guarded Client class and the four wrappers, assigned onto the instance. */
+/** For guard(existingPool): the guarded Client class and the five wrappers, assigned onto the instance. */
 export function patchPool(pool: PgPool, hooks: PoolHooks): void {
   const p = pool$(pool)
   const binding = new HookBinding()

@@ -1,6 +1,6 @@
 /**
  * The drop-in pool: pg.Pool itself (same constructor, methods, events, counters), plus `pool.guard`.
- * pg-pool is given the guarded Client class through its own `options.Client`, and the four methods the
+ * pg-pool is given the guarded Client class through its own `options.Client`, and the five methods the
  * guard wraps are overridden here; `guard(existingPool)` attaches the same hooks to a pool it did not build.
  */
 import pg from 'pg'

@@ -1,7 +1,7 @@
 /**
  * The checkout check on real sockets. An idle client whose server closed it while the event loop was busy
  * (the FIN is in the kernel, pg has not read it: CLOSE_WAIT) is handed out by pg-pool on the next tick,
- * before any I/O callback runs. With the check, the caller's query goes to another connection and an evict
+ * before any I/O callback runs (the client was idle longer than checkoutCheckIdleMs, 100 ms). With the check, the caller's query goes to another connection and an evict
  * event names the check; without it, the caller gets the dead socket.
  */
 import assert from 'node:assert/strict'
@@ -19,7 +19,7 @@ const cluster = useCluster({ primaryHost: '127.0.23.5' })
  */
 async function closedWhileBusy<T>(pool: Pool, use: () => Promise<T>): Promise<{ result: Promise<T>; pid: number }> {
   const [other, doomed] = [await pool.connect(), await pool.connect()]
-  await doomed.query('SET idle_session_timeout = 50')
+  await doomed.query('SET idle_session_timeout = 150')
   const pid = (doomed as unknown as { processID: number }).processID
   other.release()
   doomed.release() // released last: handed out first (pg-pool's idle list is a stack)
@@ -64,6 +64,20 @@ describe('checkout check (an idle socket the kernel distrusts is never handed ou
     const err = await result
     assert.ok(err instanceof Error, 'the query failed on the closed socket')
     console.log(`# checkoutCheck off: the caller got "${err.message}"`)
+    await pool.end()
+  })
+
+  it('the glance the check takes reads the same fields as a full TCP_INFO sample', async (t) => {
+    const why = linuxKernel.samplingUnavailable()
+    if (why) return t.skip(`no TCP_INFO here: ${why}`)
+    const pool = new Pool({ ...cluster.get().config, max: 1 })
+    await pool.query('SELECT 1')
+    const fd = pool.guard.snapshot()[0].fd!
+    const full = linuxKernel.sample(fd)!
+    const glance = linuxKernel.glance(fd)!
+    assert.deepEqual(Object.keys(glance).sort(), ['msSinceAck', 'msSinceDataRecv', 'outstanding', 'probes', 'retransmits', 'rttMs', 'state'])
+    for (const k of ['state', 'outstanding', 'retransmits', 'probes', 'rttMs'] as const) assert.equal(glance[k], full[k], k)
+    for (const k of ['msSinceAck', 'msSinceDataRecv'] as const) assert.ok(Math.abs(glance[k]! - full[k]!) < 1000, k)
     await pool.end()
   })
 
