@@ -59,7 +59,7 @@ export class Evictor {
   evict(rec: ConnRecord, v: Omit<JudgedVerdict, 'id'>, now: number): Action {
     if (rec.verdict !== null || rec.state === 'evicting' || rec.state === 'ended') return 'none'
     const phase: ConnectionPhase = rec.state === 'connecting' ? 'connecting' : this.actions.isIdle(rec.client) ? 'idle' : 'in-use'
-    const action = actionFor(v.kind, phase, this.topologyEvictInUse === 'destroy' ? 'destroy' : 'retire')
+    const action = actionFor(v.kind, phase, this.topologyEvictInUse === 'destroy' ? 'destroy' : 'retire', v.serverError)
     const verdict: VerdictRecord = { kind: v.kind, evidence: v.evidence, at: now, firstEvidenceAt: v.firstEvidenceAt }
     this.registry.noteVerdict(rec, verdict)
     this.metrics.verdict(v.kind)

@@ -23,6 +23,7 @@ import { connectPlanner } from '../topology/connect'
 import type { Attempt, TargetSessionAttrs } from '../topology/hosts'
 import { Regions } from '../topology/regions'
 import { defaultLookup, type HostState, Topology } from '../topology/topology'
+import { checkoutCheck } from './checkout'
 import { type EvictionActions, type EvictionEvent, Evictor } from './evictor'
 import { Housekeeping, type LeakReport } from './housekeeping'
 import { Lifecycle, unguardedWarning } from './lifecycle'
@@ -160,6 +161,7 @@ export class Guard extends EventEmitter<GuardEvents> {
         if (adapter.isPoolTimeout(err)) this.metrics.timeout()
       },
       lifetimeSeconds: (configured) => configured * (1 - o.maxLifetimeJitter * Math.random()),
+      checkout: checkoutCheck({ registry: this.registry, kernel, options: o, evictor }),
       ending: () => this.ending(),
       // pg-pool's own words for a caller after end(), with a code.
       endedError: () => new PoolGuardError(ErrorCodes.POOL_ENDED, 'Cannot use a pool after calling end on the pool'),

@@ -10,7 +10,7 @@ import { judgeLifecycle, type LifecycleFact } from '../judge/lifecycle-rules'
 import type { KernelPort } from '../kernel/port'
 import type { ResolvedGuardOptions } from '../options'
 import {
-  backendPidOf, evictedByGuard, fdOf, followReportedRole, isIdleInPool, onErrorMessage, onSocketConnected, rawSocketOf,
+  backendPidOf, evictedByGuard, fdOf, followReportedRole, isIdleInPool, onErrorMessage, onNoticeMessage, onSocketConnected, rawSocketOf,
 } from '../pg/adapter'
 import { hardenSocket } from '../socket/harden'
 import type { Attempt } from '../topology/hosts'
@@ -51,10 +51,10 @@ export class Lifecycle {
       if (rec.state === 'idle' || rec.state === 'in-use') d.topology.noteRole(`${rec.configuredHost}:${rec.configuredPort}`, role, at)
       d.wake()
     })
-    onErrorMessage(client, (severity, code, message) => {
-      if (rec.state === 'connecting') return // pg fails the connect with the server's own error
-      this.fact(rec, { kind: 'server-error', severity, code, message, at: Date.now() })
-    })
+    const serverSaid = (severity: string, code: string | undefined, message: string): void =>
+      this.fact(rec, { kind: 'server-error', severity, code, message, needsWriter: this.needsWriter, at: Date.now() })
+    onErrorMessage(client, serverSaid)
+    onNoticeMessage(client, serverSaid)
     // pg emits a checked-out client's connection error on the client, and throws it when nobody listens;
     // the running query has already rejected with it, so a coded warning is enough — and none at all for
     // the guard's own eviction, which the query got as ConnectionEvictedError. One per endpoint.
@@ -111,9 +111,19 @@ export class Lifecycle {
     })
   }
 
+  /** 25006 proves a socket is in the wrong place only for a pool that needs a writer. */
+  private get needsWriter(): boolean {
+    const attrs = this.d.topology.options.targetSessionAttrs
+    return attrs === 'read-write' || attrs === 'primary'
+  }
+
   private fact(rec: ConnRecord, fact: LifecycleFact): void {
     const v = judgeLifecycle(fact)
-    if (v) this.d.evictor.evict(rec, v, fact.at)
+    if (!v) return
+    // A server error while connecting: pg fails the connect with the server's own error.
+    if (fact.kind !== 'server-error' || rec.state !== 'connecting') this.d.evictor.evict(rec, v, fact.at)
+    // Read the host's role and DNS answer now, not at the next poll (what they say reaches the scheduler as facts).
+    if (v.recheckHost) this.d.topology.recheck(`${rec.configuredHost}:${rec.configuredPort}`)
   }
 
   private socketConnected(rec: ConnRecord): void {

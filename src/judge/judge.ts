@@ -48,6 +48,8 @@ export interface JudgedVerdict {
   kind: VerdictKind
   evidence: string
   firstEvidenceAt: number
+  /** The verdict rests on the server's own error to the client's holder: in use, it is retired (verdicts.ts actionFor). */
+  serverError?: boolean
 }
 
 export interface Judgement {

@@ -46,22 +46,30 @@ export const VERDICTS: { readonly [K in VerdictKind]: VerdictRule } = {
   'host-dead':         { source: 'kernel',    definitive: false, idle: 'remove', inUse: 'destroy',         connecting: 'fail', marksHostDown: true,  means: 'another socket to the same endpoint stalled and nothing was heard from the host since' },
   'peer-closed':       { source: 'kernel',    definitive: true,  idle: 'remove', inUse: 'destroy',         connecting: 'fail', marksHostDown: false, means: 'CLOSE_WAIT, LAST_ACK or CLOSING for graceMs: the server closed it and pg did not notice' },
   'vanished':          { source: 'kernel',    definitive: true,  idle: 'remove', inUse: 'destroy',         connecting: 'fail', marksHostDown: false, means: 'the kernel no longer has the socket (state CLOSE, fd closed or reused, row gone) for graceMs' },
+  'checkout-distrusted': { source: 'kernel', definitive: true,  idle: 'remove', inUse: 'destroy',         connecting: 'fail', marksHostDown: false, means: 'about to be handed out from the idle list, its socket failed the kernel check (not ESTABLISHED, keepalive probes unanswered, data unacknowledged): the caller gets another' },
   'host-unresponsive': { source: 'probe',     definitive: false, idle: 'remove', inUse: 'destroy',         connecting: 'fail', marksHostDown: true,  means: 'a probe of the host failed and no socket to it received data within stallMs' },
   'fenced':            { source: 'topology',  definitive: true,  idle: 'remove', inUse: 'topology-policy', connecting: 'fail', marksHostDown: false, means: 'split-brain: another host of the cluster accepts writes on a higher timeline' },
   'stale-dns':         { source: 'topology',  definitive: true,  idle: 'remove', inUse: 'topology-policy', connecting: 'fail', marksHostDown: false, means: 'the configured name no longer resolves to the socket\'s IP' },
-  'wrong-role':        { source: 'topology',  definitive: true,  idle: 'remove', inUse: 'topology-policy', connecting: 'fail', marksHostDown: false, means: 'the server no longer satisfies targetSessionAttrs' },
+  // Also reached from the server (judge/lifecycle-rules.ts): a writer pool's write answered 25006.
+  'wrong-role':        { source: 'topology',  definitive: true,  idle: 'remove', inUse: 'topology-policy', connecting: 'fail', marksHostDown: false, means: 'the server no longer satisfies targetSessionAttrs (seen by the topology, or a write answered 25006 read_only_sql_transaction)' },
   'dual-region':       { source: 'topology',  definitive: true,  idle: 'remove', inUse: 'topology-policy', connecting: 'fail', marksHostDown: false, means: 'single-region writer: the socket is outside the primary\'s region' },
   'fatal-error':       { source: 'server',    definitive: true,  idle: 'none',   inUse: 'retire',          connecting: 'none', marksHostDown: false, means: 'the backend sent FATAL or PANIC: it is exiting; the query already has the server\'s error' },
+  'server-going-away': { source: 'server',    definitive: true,  idle: 'none',   inUse: 'retire',          connecting: 'none', marksHostDown: false, means: 'the server said it is shutting down, crashed or takes no connections (57P01, 57P02, 57P03) or the connection failed (class 08): its role is read again now' },
   'connect-timeout':   { source: 'lifecycle', definitive: true,  idle: 'remove', inUse: 'destroy',         connecting: 'fail', marksHostDown: false, means: 'a connection attempt (TCP, TLS, startup, authentication) did not finish within its deadline' },
 }
 
 export type ConnectionPhase = 'connecting' | 'idle' | 'in-use'
 
-/** What the evictor does for `kind` to a connection in `phase`. */
-export function actionFor(kind: VerdictKind, phase: ConnectionPhase, topologyEvictInUse: 'destroy' | 'retire' | 'release'): Action {
+/**
+ * What the evictor does for `kind` to a connection in `phase`. `serverError`: the verdict comes from the
+ * server's own error to the client's holder (a 25006): an in-use client is then retired, never destroyed
+ * under a caller who already has the server's error, whatever the row says.
+ */
+export function actionFor(kind: VerdictKind, phase: ConnectionPhase, topologyEvictInUse: 'destroy' | 'retire' | 'release', serverError = false): Action {
   const rule = VERDICTS[kind]
   if (phase === 'connecting') return rule.connecting
   if (phase === 'idle') return rule.idle
+  if (serverError) return 'retire'
   if (rule.inUse !== 'topology-policy') return rule.inUse
   return topologyEvictInUse === 'destroy' ? 'destroy' : 'retire'
 }

@@ -25,6 +25,10 @@ export class FakeKernel implements KernelPort {
     return this.unavailable
   }
 
+  glance(fd: number): KernelSample | undefined {
+    return this.sample(fd)
+  }
+
   sample(fd: number): KernelSample | undefined {
     this.sampleCalls++
     return this.unavailable ? undefined : this.samples.get(fd)

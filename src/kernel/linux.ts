@@ -2,7 +2,7 @@
 import { loadSockopt } from './ffi'
 import type { KernelPort } from './port'
 import { fdInode, readTcpTable, socketInodesOf } from './reader'
-import { sampleTcpInfo } from './sample'
+import { glanceTcpInfo, sampleTcpInfo } from './sample'
 
 export const linuxKernel: KernelPort = {
   samplingUnavailable() {
@@ -10,6 +10,7 @@ export const linuxKernel: KernelPort = {
     return load.ok ? null : load.reason
   },
   sample: sampleTcpInfo,
+  glance: glanceTcpInfo,
   table: (filter) => readTcpTable(undefined, undefined, filter),
   inodeOf: (fd) => fdInode('self', fd),
   inodesOf: socketInodesOf,

@@ -7,13 +7,15 @@
 import type { SockoptLoad } from './ffi'
 import type { RowFilter } from './proc-net-tcp'
 import type { TcpTable } from './reader'
-import type { KernelSample } from './sample'
+import type { KernelSample, SocketGlance } from './sample'
 
 export interface KernelPort {
   /** Why per-socket sampling (TCP_INFO) cannot work here (no FFI, not Linux), or null when it can. */
   samplingUnavailable(): string | null
   /** TCP_INFO of one socket fd, normalized; undefined when it cannot be read (closed fd, not a TCP socket). */
   sample(fd: number): KernelSample | undefined
+  /** The same TCP_INFO read, only the fields the checkout check needs (a third of the cost); undefined as for sample(). */
+  glance(fd: number): SocketGlance | undefined
   /** /proc/self/net/tcp{,6}, keeping only rows whose inode passes `filter` (rows are built only for those). */
   table(filter?: RowFilter): TcpTable
   /** The socket inode behind an fd of this process, or null. */

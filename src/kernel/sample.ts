@@ -66,6 +66,30 @@ export function sampleTcpInfo(fd: number): KernelSample | undefined {
   return sampleFromTcpInfo(parseTcpInfo(buf, n))
 }
 
+/** The few fields of a sample that a glance reads (the checkout check): state, what is in flight, silence. */
+export type SocketGlance = Pick<KernelSample, 'state' | 'outstanding' | 'retransmits' | 'probes' | 'msSinceAck' | 'msSinceDataRecv' | 'rttMs'>
+
+/**
+ * A glance at one fd's TCP_INFO: the same getsockopt as sampleTcpInfo (~1 µs), only seven fields decoded
+ * (a full sample's decoding costs about three times the system call). Undefined as for sampleTcpInfo.
+ */
+export function glanceTcpInfo(fd: number): SocketGlance | undefined {
+  const load = loadSockopt()
+  if (!load.ok) return undefined
+  const n = load.sockopt.tcpInfo(fd, buf)
+  if (n < TCP_INFO_MIN_SIZE) return undefined
+  // Offsets as in tcp-info.ts parseTcpInfo (struct tcp_info, include/uapi/linux/tcp.h).
+  return {
+    state: buf[0],
+    retransmits: buf[2],
+    probes: buf[3],
+    outstanding: buf.readUInt32LE(24) > 0,
+    msSinceDataRecv: buf.readUInt32LE(52),
+    msSinceAck: buf.readUInt32LE(56),
+    rttMs: buf.readUInt32LE(68) / 1000,
+  }
+}
+
 export function sampleFromTcpInfo(i: TcpInfo): KernelSample {
   return {
     source: 'tcp_info',

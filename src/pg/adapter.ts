@@ -5,9 +5,9 @@
  *
  * How the guard joins a pool:
  * - A pool this library builds (`new Pool()`) gets the guarded Client class through pg-pool's own
- *   `options.Client`, and its newClient/connect/end/_afterConnect overrides as methods of the subclass
+ *   `options.Client`, and its newClient/connect/end/_afterConnect/_acquireClient overrides as methods of the subclass
  *   (pool/pool.ts) — injection, no patching.
- * - A pool something else built (`guard(existingPool)`) gets the same class and the same four wrappers
+ * - A pool something else built (`guard(existingPool)`) gets the same class and the same five wrappers
  *   assigned onto the instance (`patchPool`): the one place this library patches pg.
  *
  * Internals used, and why there is no public alternative:
@@ -20,6 +20,8 @@
  *   emitted), and putting a waiter back in line.
  * - pool.newClient, pool.connect, pool.end, pool._afterConnect: to try several hosts, to see the code that
  *   acquires a client, to know when the pool ends, and to jitter maxLifetimeSeconds.
+ * - pool._acquireClient(client, pendingItem, idleListener, isNew): the one place pg-pool hands a client
+ *   out; an idle one (isNew false) is checked there first (the checkout check).
  */
 import { dirname } from 'node:path'
 import type { EventEmitter } from 'node:events'
@@ -74,6 +76,7 @@ interface PgPoolInternals {
   _pendingQueue: PendingItem[]
   _remove(client: Client, callback?: () => void): void
   _pulseQueue(): void
+  _acquireClient(...args: unknown[]): unknown
   newClient(item: PendingItem): void
   connect(cb?: PendingItem['callback']): Promise<PoolClient> | undefined
   end(...args: unknown[]): unknown
@@ -136,8 +139,11 @@ export function hasQueryInFlight(client: Client): boolean {
 }
 
 export function isIdleInPool(pool: PgPool, client: Client): boolean {
-  return pool$(pool)._idle.some((item) => item.client === client)
+  return handingOut.has(client) || pool$(pool)._idle.some((item) => item.client === client)
 }
+
+/** Idle clients being checked on their way out: pg-pool took them off its idle list, no caller has them yet. */
+const handingOut = new WeakSet<Client>()
 
 export function clientsOf(pool: PgPool): Client[] {
   return pool$(pool)._clients.slice()
@@ -160,6 +166,16 @@ export function onParameterStatus(client: Client, listener: (name: string, value
  */
 export function onErrorMessage(client: Client, listener: (severity: string, code: string | undefined, message: string) => void): void {
   client$(client).connection?.on('errorMessage', (msg: { severity?: string; code?: string; message?: string }) =>
+    listener(msg.severity ?? '', msg.code, msg.message ?? '')
+  )
+}
+
+/**
+ * Listen to NoticeResponse messages: an immediate shutdown or a crash tells each session so in a WARNING
+ * (57P01, 57P02) just before its socket closes, not in an ErrorResponse.
+ */
+export function onNoticeMessage(client: Client, listener: (severity: string, code: string | undefined, message: string) => void): void {
+  client$(client).connection?.on('notice', (msg: { severity?: string; code?: string; message?: string }) =>
     listener(msg.severity ?? '', msg.code, msg.message ?? '')
   )
 }
@@ -362,6 +378,11 @@ export interface PoolHooks {
   connectFailed?(err: Error): void
   /** Lifetime in seconds for one new client, given the configured maxLifetimeSeconds. */
   lifetimeSeconds?(configured: number): number
+  /**
+   * An idle client is about to be handed out: false when the guard evicted it instead (the waiter then gets
+   * the next idle client or a new connection). Absent: no check.
+   */
+  checkout?(client: Client): boolean
   /** pool.end() was called. */
   ending(): void
   /** The error for callers still waiting for a client when the pool ends. */
@@ -554,7 +575,7 @@ export function isGuardedClass(cls: unknown): boolean {
 }
 
 /**
- * The four pool methods the guard wraps, written once: the Pool subclass calls them from its overrides,
+ * The five pool methods the guard wraps, written once: the Pool subclass calls them from its overrides,
  * `patchPool` assigns them onto a pool it did not build. `orig` is pg-pool's own method.
  */
 export const wrap = {
@@ -655,6 +676,30 @@ export const wrap = {
     return result
   },
 
+  /**
+   * pg-pool hands out a client. One taken from the idle list (isNew false) is checked first; one the guard
+   * evicted instead is never handed out: the waiter goes back to the head of the queue and the queue is
+   * pulsed, so it gets the next idle client or a new connection (its slot was freed), never an error for it.
+   */
+  acquireClient(pool: PgPool, hooks: PoolHooks, orig: (...args: unknown[]) => unknown, args: unknown[]): unknown {
+    const checkout = hooks.checkout
+    if (!checkout || args[3] !== false) return orig(...args)
+    const client = args[0] as Client
+    handingOut.add(client)
+    let ok: boolean
+    try {
+      ok = checkout(client)
+    } finally {
+      handingOut.delete(client)
+    }
+    if (ok) return orig(...args)
+    const p = pool$(pool)
+    const item = args[1] as PendingItem
+    if (!item.timedOut) p._pendingQueue.unshift(item)
+    p._pulseQueue()
+    return undefined
+  },
+
   /** pg-pool reads options.maxLifetimeSeconds once per client, synchronously, when scheduling its expiry. */
   afterConnect(pool: PgPool, hooks: PoolHooks, orig: (...args: unknown[]) => unknown, args: unknown[]): unknown {
     const options = pool$(pool).options
@@ -691,7 +736,7 @@ export function claimPool(pool: PgPool): boolean {
   return true
 }
 
-/** For guard(existingPool): the guarded Client class and the four wrappers, assigned onto the instance. */
+/** For guard(existingPool): the guarded Client class and the five wrappers, assigned onto the instance. */
 export function patchPool(pool: PgPool, hooks: PoolHooks, onUnguarded?: () => void): void {
   const p = pool$(pool)
   const binding = new HookBinding()
@@ -705,4 +750,6 @@ export function patchPool(pool: PgPool, hooks: PoolHooks, onUnguarded?: () => vo
   p.end = (...args) => wrap.end(pool, hooks, end, args)
   const afterConnect = p._afterConnect.bind(p)
   p._afterConnect = (...args) => wrap.afterConnect(pool, hooks, afterConnect, args)
+  const acquireClient = p._acquireClient.bind(p)
+  p._acquireClient = (...args) => wrap.acquireClient(pool, hooks, acquireClient, args)
 }

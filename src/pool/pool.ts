@@ -1,6 +1,6 @@
 /**
  * The drop-in pool: pg.Pool itself (same constructor, methods, events, counters), plus `pool.guard`.
- * pg-pool is given the guarded Client class through its own `options.Client`, and the four methods the
+ * pg-pool is given the guarded Client class through its own `options.Client`, and the five methods the
  * guard wraps are overridden here; `guard(existingPool)` attaches the same hooks to a pool it did not build.
  */
 import pg from 'pg'
@@ -25,6 +25,7 @@ export interface PoolConfig extends Omit<pg.PoolConfig, 'host' | 'port'> {
 interface PgPoolMethods {
   newClient(item: PendingItem): void
   _afterConnect(...args: unknown[]): unknown
+  _acquireClient(...args: unknown[]): unknown
 }
 
 const base = pg.Pool.prototype as unknown as PgPoolMethods & pg.Pool
@@ -63,6 +64,10 @@ export class Pool extends pg.Pool {
 
   _afterConnect(...args: unknown[]): unknown {
     return wrap.afterConnect(this, this.#binding.hooks!, (...a) => base._afterConnect.apply(this, a), args)
+  }
+
+  _acquireClient(...args: unknown[]): unknown {
+    return wrap.acquireClient(this, this.#binding.hooks!, (...a) => base._acquireClient.apply(this, a), args)
   }
 }
 

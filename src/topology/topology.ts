@@ -76,6 +76,9 @@ export class Topology extends EventEmitter<TopologyEvents> {
   observations = 0
   private readonly monitors = new Map<string, HostMonitor>()
   private readonly timers = new Set<NodeJS.Timeout>()
+  /** Polls in flight per host, and hosts to poll once more when theirs ends. */
+  private readonly polls = new Map<string, Promise<void>>()
+  private readonly pollAgain = new Set<string>()
   private stopped = false
 
   constructor(readonly options: TopologyOptions) {
@@ -179,10 +182,24 @@ export class Topology extends EventEmitter<TopologyEvents> {
     }
   }
 
-  private async pollOne(key: string, m: HostMonitor): Promise<void> {
-    const obs = await m.poll()
-    if (this.stopped) return
-    this.observe(key, obs)
+  /**
+   * One poll of a host at a time (its monitor has one session): a recheck asked for while a poll runs —
+   * several sessions' errors at once, the loop's own poll — runs once, after it, so what it reads is newer.
+   */
+  private pollOne(key: string, m: HostMonitor): Promise<void> {
+    const running = this.polls.get(key)
+    if (running) {
+      this.pollAgain.add(key)
+      return running
+    }
+    const poll = m.poll().then((obs) => {
+      if (!this.stopped) this.observe(key, obs)
+    }).finally(() => {
+      this.polls.delete(key)
+      if (this.pollAgain.delete(key) && !this.stopped) void this.pollOne(key, m)
+    })
+    this.polls.set(key, poll)
+    return poll
   }
 
   private observe(key: string, obs: HostObservation): void {

@@ -15,8 +15,8 @@ const KINDS = Object.keys(VERDICTS) as VerdictKind[]
 describe('the verdict table', () => {
   it('one row per verdict, with the actions each phase allows', () => {
     assert.deepEqual(KINDS.sort(), [
-      'connect-timeout', 'dual-region', 'fatal-error', 'fenced', 'host-dead', 'host-unresponsive', 'peer-closed', 'stale-dns',
-      'vanished', 'wrong-role', 'zombie-keepalive', 'zombie-unacked',
+      'checkout-distrusted', 'connect-timeout', 'dual-region', 'fatal-error', 'fenced', 'host-dead', 'host-unresponsive', 'peer-closed', 'server-going-away',
+      'stale-dns', 'vanished', 'wrong-role', 'zombie-keepalive', 'zombie-unacked',
     ])
     for (const k of KINDS) {
       const r = VERDICTS[k]
@@ -35,13 +35,23 @@ describe('the verdict table', () => {
     assert.deepEqual(spared, ['host-dead', 'zombie-keepalive', 'zombie-unacked'])
   })
 
-  it('actions per phase: topology verdicts follow topologyEvictInUse, the server\'s FATAL retires, nothing else is gentle', () => {
+  it('actions per phase: topology verdicts follow topologyEvictInUse, the server\'s own word retires, nothing else is gentle', () => {
     for (const k of KINDS) {
-      assert.equal(actionFor(k, 'connecting', 'destroy'), k === 'fatal-error' ? 'none' : 'fail', k)
-      assert.equal(actionFor(k, 'idle', 'destroy'), k === 'fatal-error' ? 'none' : 'remove', k)
+      const server = VERDICTS[k].source === 'server'
+      assert.equal(actionFor(k, 'connecting', 'destroy'), server ? 'none' : 'fail', k)
+      assert.equal(actionFor(k, 'idle', 'destroy'), server ? 'none' : 'remove', k)
       const topology = VERDICTS[k].source === 'topology'
-      assert.equal(actionFor(k, 'in-use', 'destroy'), k === 'fatal-error' ? 'retire' : 'destroy', k)
-      assert.equal(actionFor(k, 'in-use', 'release'), topology || k === 'fatal-error' ? 'retire' : 'destroy', k)
+      assert.equal(actionFor(k, 'in-use', 'destroy'), server ? 'retire' : 'destroy', k)
+      assert.equal(actionFor(k, 'in-use', 'release'), topology || server ? 'retire' : 'destroy', k)
+    }
+    assert.deepEqual(KINDS.filter((k) => VERDICTS[k].source === 'server').sort(), ['fatal-error', 'server-going-away'])
+  })
+
+  it('a verdict resting on the server\'s error to the holder (a 25006) retires an in-use client whatever its row says', () => {
+    for (const k of KINDS) {
+      assert.equal(actionFor(k, 'in-use', 'destroy', true), 'retire', k)
+      assert.equal(actionFor(k, 'idle', 'destroy', true), VERDICTS[k].idle, k)
+      assert.equal(actionFor(k, 'connecting', 'destroy', true), VERDICTS[k].connecting, k)
     }
   })
 })
@@ -110,6 +120,15 @@ describe('the evictor', () => {
     h.evictor.left(b, 200)
     h.evictor.left(b, 201)
     assert.deepEqual(h.metrics.slice(2), ['evicted fenced true', 'evicted fatal-error true'])
+  })
+
+  it('a wrong-role from a 25006 retires the in-use client even with topologyEvictInUse destroy', () => {
+    const h = harness('destroy')
+    const a = h.client('a', 'in-use')
+    assert.equal(h.evictor.evict(a, { ...v('wrong-role'), serverError: true }, 100), 'retire')
+    assert.deepEqual(h.calls, [['retire', 'a']])
+    assert.deepEqual(h.events.map((e) => [e.reason, e.inUse]), [['wrong-role', true]])
+    assert.equal(a.state, 'in-use', 'it leaves when its holder releases it')
   })
 
   it('a FATAL on an idle client is left to pg-pool (its error listener removes it), counted when it leaves', () => {
