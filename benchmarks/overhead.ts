@@ -1,9 +1,10 @@
 /**
- * Overhead of the guard on the hot path: throughput and p50/p99 latency of `SELECT 1` and a small INSERT,
- * 8 workers, guarded pool vs plain pg.Pool on the same server in the same run, rounds alternating
- * (plain, guarded, plain, guarded, ...) so that drift hits both. Target (issue 7): >= 0.98 of pg.Pool.
+ * Overhead of the guard on the hot path: throughput, p50/p99 latency and client CPU per query (user +
+ * system of this process, µs) of `SELECT 1` and a small INSERT, 8 workers, guarded pool vs plain pg.Pool on
+ * the same server in the same run, rounds alternating (plain, guarded, plain, guarded, ...) so that drift
+ * hits both. Targets (issue 7, issue 13): throughput >= 0.98 of pg.Pool, CPU per query within ~2 %.
  *
- *   node --import tsx benchmarks/overhead.ts [--smoke]
+ *   node --import tsx benchmarks/overhead.ts [--smoke]      (PGG_BENCH_HOST: another loopback address)
  */
 import { execFileSync } from 'node:child_process'
 import pg from 'pg'
@@ -42,7 +43,7 @@ const pct = (xs: number[], p: number): number => {
 }
 
 async function main(): Promise<void> {
-  const cluster = await startCluster({ primaryHost: '127.0.0.33' })
+  const cluster = await startCluster({ primaryHost: process.env.PGG_BENCH_HOST ?? '127.0.0.33' })
   // Client and server on separate cores where possible: on 2 cores they otherwise fight, and the noise
   // (rounds differing by 10 %) swamps what is measured.
   let pinned = false
@@ -62,10 +63,11 @@ async function main(): Promise<void> {
   ]
   console.log(
     `8 workers, ${ROUNDS} alternating rounds of ${ROUND_MS / 1000} s per pool and query; ${pinned ? 'client pinned to CPU 0, PostgreSQL to CPU 1' : 'client and server share the cores'}. ` +
-      'The ratio is the median of the per-round ratios, with their range: rounds differ by a few % on their own.\n'
+      'Ratios are medians of the per-round ratios, with their range: rounds differ by a few % on their own (a shared machine). ' +
+      'CPU is process.cpuUsage() user + system of the client process over the round, divided by its queries (it includes the guard\'s timer passes).\n'
   )
-  console.log('| query | pool | queries/s | p50 | p99 | throughput vs pg.Pool: median (range) |')
-  console.log('| --- | --- | --- | --- | --- | --- |')
+  console.log('| query | pool | queries/s | p50 | p99 | CPU per query | throughput vs pg.Pool: median (range) | CPU per query vs pg.Pool: median (range) |')
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- |')
   try {
     for (const [label, sql, params] of workloads) {
       for (const p of [plain, guarded]) await round(p, sql, params) // warm up both
@@ -77,17 +79,22 @@ async function main(): Promise<void> {
       const summary = (rs: Result[]) => {
         const q = rs.reduce((s, x) => s + x.queries, 0)
         const ms = rs.reduce((s, x) => s + x.ms, 0)
-        const cpu = rs.reduce((s, x) => s + x.cpuUs, 0)
         const lat = rs.flatMap((x) => x.latencies)
-        return { qps: (q / ms) * 1000, p50: pct(lat, 50), p99: pct(lat, 99), cpuPerQuery: cpu / q }
+        return { qps: (q / ms) * 1000, p50: pct(lat, 50), p99: pct(lat, 99) }
       }
       const a = summary(acc.plain)
       const b = summary(acc.guarded)
-      const ratios = acc.plain.map((p, i) => acc.guarded[i].queries / acc.guarded[i].ms / (p.queries / p.ms))
-      const median = [...ratios].sort((x, y) => x - y)[Math.floor(ratios.length / 2)]
-      const sorted = [...ratios].sort((x, y) => x - y)
-      console.log(`| ${label} | pg.Pool | ${a.qps.toFixed(0)} | ${a.p50.toFixed(3)} ms | ${a.p99.toFixed(3)} ms | 1.000 |`)
-      console.log(`| ${label} | pg-pool-guard | ${b.qps.toFixed(0)} | ${b.p50.toFixed(3)} ms | ${b.p99.toFixed(3)} ms | **${median.toFixed(3)}** (${sorted[0].toFixed(3)}–${sorted[sorted.length - 1].toFixed(3)}) |`)
+      const medianRange = (xs: number[]): string => {
+        const sorted = [...xs].sort((x, y) => x - y)
+        return `**${sorted[Math.floor(sorted.length / 2)].toFixed(3)}** (${sorted[0].toFixed(3)}–${sorted[sorted.length - 1].toFixed(3)})`
+      }
+      const qps = (x: Result): number => x.queries / x.ms
+      const cpuPerQuery = (x: Result): number => x.cpuUs / x.queries
+      const throughput = medianRange(acc.plain.map((p, i) => qps(acc.guarded[i]) / qps(p)))
+      const cpu = medianRange(acc.plain.map((p, i) => cpuPerQuery(acc.guarded[i]) / cpuPerQuery(p)))
+      const medianCpu = (rs: Result[]): number => [...rs.map(cpuPerQuery)].sort((x, y) => x - y)[Math.floor(rs.length / 2)]
+      console.log(`| ${label} | pg.Pool | ${a.qps.toFixed(0)} | ${a.p50.toFixed(3)} ms | ${a.p99.toFixed(3)} ms | ${medianCpu(acc.plain).toFixed(1)} µs | 1.000 | 1.000 |`)
+      console.log(`| ${label} | pg-pool-guard | ${b.qps.toFixed(0)} | ${b.p50.toFixed(3)} ms | ${b.p99.toFixed(3)} ms | ${medianCpu(acc.guarded).toFixed(1)} µs | ${throughput} | ${cpu} |`)
     }
     const s = guarded.guard.stats()
     console.log(`\nThe guard ran ${s.passes} passes during the run, ${(s.passMs / s.passes).toFixed(3)} ms each on average.`)

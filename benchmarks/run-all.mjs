@@ -17,6 +17,7 @@ const benches = [
   ['failover.ts', 'Failover, split-brain and packet loss'],
   ['guard-pass.ts', 'Guard pass cost vs sockets on the host'],
   ['soak.ts', 'Soak: a fault every 30 s for 10 minutes, beside pg.Pool'],
+  ['early-warning.ts', 'Early warning: a slow, lossy host, routing and dwell time, beside pg.Pool'],
 ].filter(([f]) => only.length === 0 || only.some((o) => f.startsWith(o)))
 
 const sections = []

@@ -155,7 +155,7 @@ export class Guard extends EventEmitter<GuardEvents> {
       this.scheduler.wake()
     })
     const hooks: adapter.PoolHooks = {
-      ...connectPlanner({ baseOptions: poolOptions, topology: this.topo, hosts, targetSessionAttrs, lookup: o.lookup, singleRegion, queryRole, waitForHostMs: o.waitForHostMs }),
+      ...connectPlanner({ baseOptions: poolOptions, topology: this.topo, hosts, targetSessionAttrs, lookup: o.lookup, singleRegion, queryRole, waitForHostMs: o.waitForHostMs, isDegraded: (key) => this.scheduler.isDegraded(key) }),
       clientCreated: (client, attempt) => lifecycle.created(client, (attempt as Attempt | undefined) ?? null),
       connectFailed: (err) => {
         if (adapter.isPoolTimeout(err)) this.metrics.timeout()

@@ -7,6 +7,7 @@
  */
 import type { ResolvedGuardOptions } from '../options'
 import { assessHealth, HEALTH_DEFAULTS, type HealthTransition, type HostHealth, type HostHealthMemory } from '../judge/health-rules'
+import { type DegradedHosts, isDegraded, noteDegradedHosts } from '../judge/routing-rules'
 import { attemptsToDownHosts, type Judgement, judge, type KernelFacts, type TopologyFacts } from '../judge/judge'
 import type { HostSummary, SocketInput, SocketMemory } from '../judge/kernel-rules'
 import { normalizeAddress, type TcpRow } from '../kernel/proc-net-tcp'
@@ -55,6 +56,8 @@ export class Scheduler {
   /** Per endpoint: healthy or degraded, RTT, retransmit ratio, queued bytes (a state, never an eviction). */
   health: HostHealth[] = []
   private healthMemory = new Map<string, HostHealthMemory>()
+  /** Per configured host key: when it was last seen degraded (judge/routing-rules.ts), for the connect planner. */
+  private degradedHosts: DegradedHosts = new Map()
   /** TCP_INFO is the per-tick detector; without it, /proc rows are. */
   readonly sampling: boolean
   private memory = new Map<number, SocketMemory>()
@@ -90,6 +93,11 @@ export class Scheduler {
     this.stopped = true
     if (this.timer) clearInterval(this.timer)
     this.timer = undefined
+  }
+
+  /** Whether new connections should try this configured host ("host:port") after the healthy ones. */
+  isDegraded(hostKey: string, now = Date.now()): boolean {
+    return this.degradedHosts.size > 0 && isDegraded(this.degradedHosts, hostKey, now)
   }
 
   /**
@@ -267,6 +275,7 @@ export class Scheduler {
     }
     this.healthMemory = out.memory
     this.health = out.hosts
+    this.degradedHosts = noteDegradedHosts({ now, sockets: inputs, health: out.hosts, memory: this.degradedHosts })
     for (const t of out.transitions) this.d.onHealth?.(t)
   }
 

@@ -1,7 +1,8 @@
 /**
  * How a new pooled client picks its host: the attempt plan (libpq order, improved by what the topology
  * knows), the config for the attempt (one host out of the list, the guard's resolver), and the check after
- * login (role against targetSessionAttrs, fencing). Failed attempts move to the next host; the caller
+ * login (role against targetSessionAttrs, fencing). Among the hosts that would do, healthy ones are tried
+ * before degraded ones (the guard's `isDegraded` fact). Failed attempts move to the next host; the caller
  * hears only once, with NoHostAvailableError naming every host tried and why it was rejected.
  *
  * Data flows one way: the plan names an attempt, the adapter builds the client for it and remembers which
@@ -27,6 +28,8 @@ export interface ConnectDeps {
   queryRole(client: Client): Promise<ServerRole>
   /** When every host is down, a new connection waits this long for one to answer again before it fails. */
   waitForHostMs: number
+  /** The guard's health fact per host key ("host:port"): degraded hosts are tried after the healthy ones. */
+  isDegraded?(hostKey: string): boolean
 }
 
 /**
@@ -88,7 +91,7 @@ export function connectPlanner(d: ConnectDeps): Partial<PoolHooks> {
     }
   }
   if (multi) {
-    hooks.plan = () => d.topology.plan(d.singleRegion).map((a) => ({ target: a, label: `${a.host}:${a.port}` }))
+    hooks.plan = () => d.topology.plan(d.singleRegion, undefined, d.isDegraded).map((a) => ({ target: a, label: `${a.host}:${a.port}` }))
     hooks.attemptsFailed = (failures) =>
       new NoHostAvailableError(
         d.targetSessionAttrs,

@@ -213,6 +213,8 @@ export interface HostKnowledge {
   fenced?: boolean
   /** Outside the primary's region under a single-region policy. */
   elsewhere?: boolean
+  /** Slow or lossy by its sockets' TCP_INFO (judge/routing-rules.ts): still answering, so tried, but after the healthy hosts. */
+  degraded?: boolean
 }
 
 export interface Attempt extends HostSpec {
@@ -224,20 +226,28 @@ export interface Attempt extends HostSpec {
  * The order in which to try hosts: those known to satisfy first, unknown next, then the ones known not
  * to (a role can change) and the ones known down or fenced last. libpq tries in list order; knowledge only
  * moves a host that would fail anyway to the back. prefer-standby makes two passes, as libpq does.
+ *
+ * Health orders the hosts that would do: a degraded host goes after every healthy host that satisfies or
+ * may satisfy, and before the ones known to fail (wrong role, down, elsewhere, fenced) — slow, not dead,
+ * so never excluded. It never overrides a role or region preference (prefer-standby's standby pass
+ * still comes first). Otherwise the order is stable (list order, or the shuffle of load_balance_hosts).
  */
 export function planAttempts(hosts: HostSpec[], attrs: TargetSessionAttrs, lb: LoadBalanceHosts, know: (h: HostSpec) => HostKnowledge, random: () => number = Math.random): Attempt[] {
   const list = lb === 'random' ? shuffle(hosts, random) : hosts.slice()
+  const known = list.map(know)
   const pass = (require: Attempt['require']): Attempt[] => {
-    const rank = (h: HostSpec): number => {
-      const k = know(h)
-      if (k.fenced) return 4
-      if (k.down || k.elsewhere) return 3
-      if (!k.role) return 1
-      return satisfies(require, k.role) ? 0 : 2
+    // [tier, role, health]: tier 0 healthy and may do, 1 degraded and may do, 2 wrong role, 3 down or
+    // elsewhere, 4 fenced; within a tier known-good before unknown, then healthy before degraded.
+    const rank = (k: HostKnowledge): [number, number, number] => {
+      const sick = k.degraded ? 1 : 0
+      if (k.fenced) return [4, 0, sick]
+      if (k.down || k.elsewhere) return [3, 0, sick]
+      if (k.role && !satisfies(require, k.role)) return [2, 0, sick]
+      return [sick, k.role ? 0 : 1, 0]
     }
     return list
-      .map((h, i) => ({ h, i, r: rank(h) }))
-      .sort((x, y) => x.r - y.r || x.i - y.i)
+      .map((h, i) => ({ h, i, r: rank(known[i]) }))
+      .sort((x, y) => x.r[0] - y.r[0] || x.r[1] - y.r[1] || x.r[2] - y.r[2] || x.i - y.i)
       .map(({ h }) => ({ ...h, require }))
   }
   return attrs === 'prefer-standby' ? [...pass('standby-first-pass'), ...pass('any')] : pass(attrs)

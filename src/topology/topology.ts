@@ -120,13 +120,16 @@ export class Topology extends EventEmitter<TopologyEvents> {
     for (const m of this.monitors.values()) m.close()
   }
 
-  /** `singleRegion`: hosts outside the primary's region go last. */
-  plan(singleRegion = false, random?: () => number): Attempt[] {
+  /**
+   * `singleRegion`: hosts outside the primary's region go last. `isDegraded`: the guard's health fact per
+   * host key (judge/routing-rules.ts); degraded hosts go after the healthy ones that would do.
+   */
+  plan(singleRegion = false, random?: () => number, isDegraded: (hostKey: string) => boolean = () => false): Attempt[] {
     const home = this.primary ? this.hosts.get(this.primary)?.region ?? null : null
     return planAttempts(this.options.hosts, this.options.targetSessionAttrs, this.options.loadBalanceHosts, (spec) => {
       const h = this.hosts.get(hostKey(spec))
       const elsewhere = singleRegion && home !== null && h?.region != null && h.region !== home
-      return { role: h?.role ?? undefined, down: Boolean(h?.down), fenced: Boolean(h?.fenced), elsewhere }
+      return { role: h?.role ?? undefined, down: Boolean(h?.down), fenced: Boolean(h?.fenced), elsewhere, degraded: isDegraded(hostKey(spec)) }
     }, random)
   }
 

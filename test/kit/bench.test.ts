@@ -14,6 +14,9 @@ describe('benchmarks (smoke mode)', () => {
     for (const heading of ['| query | pool | queries/s', '| pool | heap per connection', 'Failover', 'Split-brain', 'Guard pass cost']) {
       assert.ok(res.stdout.includes(heading), `missing "${heading}"`)
     }
-    if (!res.stdout.includes('skipped:')) assert.ok(res.stdout.includes('Blackhole (iptables DROP) detection'))
+    if (!res.stdout.includes('skipped:')) {
+      assert.ok(res.stdout.includes('Blackhole (iptables DROP) detection'))
+      assert.ok(res.stdout.includes('| writers | pool | healthy: writes/s'), 'the early-warning table')
+    }
   })
 })
