@@ -27,7 +27,7 @@ export const ErrorCodes = {
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
 
 export const WarningCodes = {
-  /** the FFI (koffi) did not load; keepalive count/interval and TCP_USER_TIMEOUT are not set. */
+  /** the FFI (koffi) did not load; TCP_USER_TIMEOUT is not set, nor keepalive count/interval on Node before the 4-argument setKeepAlive. */
   FFI_UNAVAILABLE: 'PGG_FFI_UNAVAILABLE',
   /** a setsockopt call failed on a pooled socket. */
   SOCKET_OPTION_FAILED: 'PGG_SOCKET_OPTION_FAILED',

@@ -1,7 +1,8 @@
 /**
  * pg-pool-guard doctor: what in a connection string or a pg.Pool JSON config makes recovery from a
  * failover slow or unsafe, with the recommended value and the reason for each. Never prints a password.
- * Exit code 1 when something is risky, 0 when only advice remains.
+ * Also reports more than one copy of pg under ./node_modules (pg-copies.ts). Exit code 1 when something is
+ * risky, 0 when only advice remains.
  */
 import { existsSync } from 'node:fs'
 import { isIP } from 'node:net'
@@ -10,6 +11,7 @@ import { parseHosts } from '../topology/hosts'
 import { CliError, CliErrorCodes, UsageError } from './errors'
 import { parseJsonText, readInputFile } from './input'
 import { print } from './output'
+import { findPgCopies, pgCopiesFinding } from './pg-copies'
 import { addSecrets, collectSecrets, redact, stripUrlPassword, urlSecrets } from './secrets'
 
 export { redact } from './secrets'
@@ -190,7 +192,8 @@ export async function doctorCommand(args: string[]): Promise<number> {
   const targets = args.filter((a) => a !== '--json')
   if (targets.length !== 1) throw new UsageError('doctor needs one connection string or JSON config file')
   const { config, input } = loadConfig(targets[0])
-  const report: DoctorReport = { input, findings: diagnose(config) }
+  const copies = pgCopiesFinding(findPgCopies(process.cwd())) // the project doctor runs in
+  const report: DoctorReport = { input, findings: [...diagnose(config), ...(copies ? [copies] : [])] }
   print(json ? JSON.stringify(report, null, 2) : formatReport(report))
   return report.findings.some((x) => x.severity === 'risky') ? 1 : 0
 }

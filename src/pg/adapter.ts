@@ -13,7 +13,8 @@
  * Internals used, and why there is no public alternative:
  * - client.connection.stream, socket._handle.fd: the TCP socket and its fd (for setsockopt/TCP_INFO/inode).
  * - client.processID: the backend pid (public field, but undocumented).
- * - client._activeQuery, client._sentQueryQueue: is a query in flight.
+ * - client._activeQuery (pg 8.11: activeQuery, now a deprecated getter), client._sentQueryQueue (pipelining,
+ *   newer pg only): is a query in flight.
  * - client._ending, client._poolUseCount: end a failed attempt quietly; retire a client on release.
  * - pool._clients, pool._idle, pool._remove(), pool._pendingQueue: which clients the pool holds, which are
  *   idle, removing an idle client exactly as pg-pool's idle timeout does (counters updated, 'remove'
@@ -48,7 +49,9 @@ interface PgClientInternals {
   processID: number | null
   host: string
   port: number
-  _activeQuery: unknown
+  _activeQuery?: unknown
+  /** pg 8.11's name for _activeQuery; newer pg keeps it as a getter that prints a deprecation warning. */
+  activeQuery?: unknown
   _sentQueryQueue?: unknown[]
   _ending: boolean
   _poolUseCount?: number
@@ -135,7 +138,10 @@ export function backendPidOf(client: Client): number | null {
 
 export function hasQueryInFlight(client: Client): boolean {
   const c = client$(client)
-  return Boolean(c._activeQuery) || (c._sentQueryQueue?.length ?? 0) > 0
+  // Newer pg sets _activeQuery in its constructor, so `in` tells the lines apart without touching the
+  // deprecated getter. Without this, pg 8.11's queries were never seen in flight (no stall, no probe).
+  const active = '_activeQuery' in c ? c._activeQuery : c.activeQuery
+  return Boolean(active) || (c._sentQueryQueue?.length ?? 0) > 0
 }
 
 export function isIdleInPool(pool: PgPool, client: Client): boolean {
