@@ -50,6 +50,8 @@ export interface ReplicationMemory {
   goodSince: number | null
   /** This host (as a primary) was seen with a standby. */
   seenStandby: boolean
+  /** While reported lost: the first bad reading of that loss (the 'ok' evidence says how long it lasted). */
+  lostFrom: number | null
 }
 
 export interface ReplicationTransition {
@@ -116,7 +118,7 @@ function assess(reading: ReplicationReading | null, o: ReplicationOptions, stand
   }
   const visible = reading.senders.filter((s) => s.state !== null)
   if (reading.senders.length > 0 && visible.length === 0) {
-    return { verdict: 'good', detail: `${reading.senders.length} walsender(s) connected`, readable: false, why: `${NOT_VISIBLE} walsenders are connected`, ...none, standbys: reading.senders.length }
+    return { verdict: 'good', detail: `${count(reading.senders.length, 'walsender')} connected`, readable: false, why: `${NOT_VISIBLE} walsenders are connected`, ...none, standbys: reading.senders.length }
   }
   const limit = reading.statusIntervalMs > 0 ? reading.statusIntervalMs + o.slackMs : null
   const fresh = visible.filter((s) => s.state === 'streaming' && (limit === null || s.replyAgeMs === null || s.replyAgeMs <= limit))
@@ -124,7 +126,7 @@ function assess(reading: ReplicationReading | null, o: ReplicationOptions, stand
   const lagSeconds = lags.length ? Math.max(...lags) : null
   if (fresh.length > 0) {
     const lag = lagSeconds === null ? '' : `, replay lag ${secs(lagSeconds * 1000)}`
-    return { verdict: 'good', detail: `${fresh.length} standby(s) streaming${lag}`, readable: true, why: null, lagSeconds, upstream: null, standbys: fresh.length }
+    return { verdict: 'good', detail: `${count(fresh.length, 'standby')} streaming${lag}`, readable: true, why: null, lagSeconds, upstream: null, standbys: fresh.length }
   }
   const stale = visible.filter((s) => s.state === 'streaming')
   const detail = stale.length
@@ -139,7 +141,7 @@ function assess(reading: ReplicationReading | null, o: ReplicationOptions, stand
 /** One host, one reading. */
 export function judgeReplication(input: ReplicationInput): ReplicationOutput {
   const { now, options: o } = input
-  const prev = input.memory ?? { current: unknownReplication('not read yet'), reported: null, badSince: null, goodSince: null, seenStandby: false }
+  const prev = input.memory ?? { current: unknownReplication('not read yet'), reported: null, badSince: null, goodSince: null, seenStandby: false, lostFrom: null }
   const seenStandby = prev.seenStandby || (input.reading?.side === 'primary' && input.reading.senders.length > 0)
   const a = assess(input.reading, o, input.standbyExpected || seenStandby)
   const badSince = a.verdict === 'bad' ? (prev.badSince ?? now) : null
@@ -153,13 +155,16 @@ export function judgeReplication(input: ReplicationInput): ReplicationOutput {
 
   let transition: ReplicationTransition | null = null
   let reported = prev.reported
+  let lostFrom = prev.lostFrom
   if (state === 'lost' && reported !== 'lost') {
     transition = { host: input.host, state: 'lost', at: now, firstEvidenceAt: badSince!, evidence: `${a.detail} for ${secs(now - badSince!)}` }
     reported = 'lost'
+    lostFrom = badSince
   } else if (state === 'streaming' && reported === 'lost') {
-    const lostFor = was === 'lost' && prev.current.since !== null ? `; lost for ${secs(now - prev.current.since)}` : ''
+    const lostFor = lostFrom === null ? '' : `; down for ${secs(goodSince! - lostFrom)}`
     transition = { host: input.host, state: 'ok', at: now, firstEvidenceAt: goodSince!, evidence: `${a.detail}${lostFor}` }
     reported = 'ok'
+    lostFrom = null
   }
 
   const replication: HostReplication = {
@@ -173,7 +178,12 @@ export function judgeReplication(input: ReplicationInput): ReplicationOutput {
     why: a.why,
     pendingSince: state === 'lost' ? null : badSince,
   }
-  return { replication, transition, memory: { current: replication, reported, badSince, goodSince, seenStandby } }
+  return { replication, transition, memory: { current: replication, reported, badSince, goodSince, seenStandby, lostFrom } }
+}
+
+/** "1 standby", "2 standbys". */
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`
 }
 
 /** "0.4 s", "31 s". */
