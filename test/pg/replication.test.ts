@@ -7,19 +7,22 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { Pool } from '../../src/index'
+import { REPLICATION } from '../../src/telemetry/semconv'
 import { until, useCluster } from '../helpers'
+import { meterProvider } from '../metrics'
 
 const cluster = useCluster({ standby: true, primaryHost: '127.0.20.11', standbyHost: '127.0.20.12' })
 
-function poolAs(user: string, password: string): Pool {
+function poolAs(user: string, password: string, guard = {}): Pool {
   const c = cluster.get()
-  return new Pool({ ...c.config, host: c.hosts, user, password, max: 2 })
+  return new Pool({ ...c.config, host: c.hosts, user, password, max: 2, guard })
 }
 
 describe('replication links (real primary + standby)', () => {
-  it('a superuser monitor: both links streaming, with upstream, standby count and detail; no event', async () => {
+  it('a superuser monitor: both links streaming, with upstream, standby count, replay lag and detail; the gauges; no event', async () => {
     const c = cluster.get()
-    const pool = poolAs(c.user, c.password)
+    const otel = meterProvider()
+    const pool = poolAs(c.user, c.password, { meterProvider: otel.provider })
     const events: unknown[] = []
     pool.guard.on('replication', (e) => events.push(e))
     try {
@@ -32,6 +35,18 @@ describe('replication links (real primary + standby)', () => {
       const p = rep(c.primary.host)
       assert.equal(p.standbys, 1)
       assert.equal(p.readable, true)
+      // replay_lag is measured while WAL flows (and NULL again once the standby has caught up and idles)
+      await until(async () => {
+        await pool.query('SELECT txid_current()')
+        return rep(c.primary.host).lagSeconds !== null
+      }, 'a replay lag measured', 10_000, 100)
+      assert.ok(rep(c.primary.host).lagSeconds! < 5, `lag ${rep(c.primary.host).lagSeconds} s`)
+      const m = await otel.collect()
+      const at = (host: string, state: string) => ({ 'server.address': host, 'pg_pool_guard.replication.state': state })
+      assert.equal(m.value(REPLICATION.state.name, at(c.standby!.host, 'ok')), 1)
+      assert.equal(m.value(REPLICATION.state.name, at(c.standby!.host, 'lost')), 0)
+      assert.equal(m.value(REPLICATION.state.name, at(c.primary.host, 'ok')), 1)
+      assert.equal(typeof m.value(REPLICATION.lag.name, { 'server.address': c.primary.host }), 'number')
       assert.deepEqual(events, [])
     } finally {
       await pool.end()
