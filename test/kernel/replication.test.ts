@@ -62,7 +62,7 @@ describe('replication links (the replication connection cut by iptables)', { ski
       await until(() => rep(primaryKey).state === 'streaming' && rep(standbyKey).state === 'streaming', 'both links streaming', 10_000)
       assert.equal(rep(standbyKey).upstream, `${REPLICATION_PATH}:${c.port}`)
       assert.equal(rep(primaryKey).standbys, 1)
-      assert.deepEqual(events, [], 'no event while healthy')
+      assert.equal(events.length, 0, 'no event while healthy')
 
       fault = await blackhole(REPLICATION_PATH, { port: c.port })
       const cutAt = Date.now()
