@@ -69,6 +69,11 @@ export interface GuardOptions {
   lookup?: ((hostname: string) => Promise<string[]>) | null
   /** How often each configured host's role and timeline are polled (several hosts or a role requirement). 0 = off. @default 500 */
   topologyIntervalMs?: number
+  /**
+   * A replication link (a standby's walreceiver, a primary's standbys) bad on every monitor reading this
+   * long is reported lost: a 'replication' event and pg_pool_guard.replication.state. Never evicts. @default 3000
+   */
+  replicationLostMs?: number
   /** How often host names are re-resolved (±20 % jitter), and at once on suspicion. 0 = off. @default 1000 */
   dnsIntervalMs?: number
   /** Evict sockets outside the primary's region. @default true with regions and targetSessionAttrs read-write or primary */
@@ -137,6 +142,9 @@ export interface MeterProviderLike {
  * - graceMs 500 ms: pg itself handles a FIN or RST within milliseconds; the guard only steps in when it did not.
  * - topologyIntervalMs 500 ms: a promotion is seen within half a second (plus one round trip), so writes to the
  *   old primary stop well within the 1 s target; two cheap queries a second per host.
+ * - replicationLostMs 3 s: six polls at the 500 ms topology interval, so one slow answer is not a loss, and a
+ *   cut is still reported well before a failover tool decides to promote (they commonly wait 10-30 s). A
+ *   walreceiver that errors out reconnects only after wal_retrieve_retry_interval (5 s): that is reported.
  * - dnsIntervalMs 1 s: RDS/Aurora flip the endpoint's DNS record at failover while the old primary may still
  *   accept writes; nothing else tells a pool given one name that it moved, so the name is asked every
  *   second (one lookup, usually answered from the resolver's cache). Jitter keeps a fleet from resolving in
@@ -186,6 +194,7 @@ export const GUARD_DEFAULTS: ResolvedGuardOptions = {
   regions: {},
   lookup: null,
   topologyIntervalMs: 500,
+  replicationLostMs: 3_000,
   dnsIntervalMs: 1_000,
   singleRegion: null,
   topologyEvictInUse: 'destroy',
@@ -291,6 +300,7 @@ const CHECKS: Record<keyof ResolvedGuardOptions, Check> = {
   regions: record,
   lookup: fn,
   topologyIntervalMs: timerMs,
+  replicationLostMs: timerMs,
   dnsIntervalMs: timerMs,
   singleRegion: bool,
   topologyEvictInUse: oneOf(['destroy', 'release']),

@@ -18,3 +18,4 @@ export type { ErrorCode, WarningCode, HostAttempt } from './errors'
 /** @deprecated the name of VerdictKind before 0.2. */
 export type { VerdictKind as EvictionReason } from './judge/verdicts'
 export type { HostHealth, HealthTransition, HostHealthState } from './judge/health-rules'
+export type { HostReplication, ReplicationState, ReplicationTransition } from './judge/replication-rules'

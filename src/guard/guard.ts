@@ -15,6 +15,7 @@ import type { Client, Pool as PgPool } from 'pg'
 import { ErrorCodes, PoolGuardError } from '../errors'
 import type { HealthTransition, HostHealth } from '../judge/health-rules'
 import type { HostSummary, ProbeResult } from '../judge/kernel-rules'
+import type { ReplicationTransition } from '../judge/replication-rules'
 import { defaultKernel, type KernelPort } from '../kernel/port'
 import { type GuardOptions, type ResolvedGuardOptions, resolveGuardOptions } from '../options'
 import * as adapter from '../pg/adapter'
@@ -52,6 +53,11 @@ export interface GuardEvents {
   leak: [LeakReport]
   evict: [EvictionEvent]
   probe: [ProbeResult]
+  /**
+   * A host's replication link turned `lost` (a standby without its upstream, a primary without a standby:
+   * the moment before a promotion) or `ok` again, with the evidence. A warning: nothing is evicted for it.
+   */
+  replication: [ReplicationTransition]
   topology: [HostState]
 }
 
@@ -134,6 +140,7 @@ export class Guard extends EventEmitter<GuardEvents> {
       registry: this.registry, kernel, options: o, topology: this.topo, singleRegion, evictor, probes,
       beforeTick: () => this.metrics.maybeBind(), // an SDK registered after this pool: report from now on
       onHealth: (t) => this.emit('health', t),
+      onReplication: (t) => this.emit('replication', t),
       onPass: (report) => {
         this.metrics.pass(report.durationMs, report.retransmits, report.probes)
         this.passStats.passes++
@@ -213,12 +220,12 @@ export class Guard extends EventEmitter<GuardEvents> {
       .map((r) => toSnapshot(r, this.topo.state(r.configuredHost, r.configuredPort)?.timeline ?? null))
   }
 
-  /** The configured hosts: role, timeline, reachability, DNS answer, region, fencing; and the primary. */
+  /** The configured hosts: role, timeline, reachability, DNS answer, region, fencing, replication; and the primary. */
   topology(): TopologySnapshot {
     return {
       primary: this.topo.primary,
       targetSessionAttrs: this.topo.options.targetSessionAttrs,
-      hosts: [...this.topo.hosts.values()].map((h) => ({ ...h, spec: { ...h.spec } })),
+      hosts: [...this.topo.hosts.values()].map((h) => ({ ...h, spec: { ...h.spec }, replication: { ...h.replication } })),
     }
   }
 
@@ -314,6 +321,6 @@ export class Guard extends EventEmitter<GuardEvents> {
 
   /** What the observable instruments read at collection time. */
   private metricsView(): PoolView {
-    return poolView(this.pool, this.registry.records(), this.scheduler, this.options.minIdle)
+    return poolView(this.pool, this.registry.records(), this.scheduler, this.topo, this.options.minIdle)
   }
 }

@@ -6,8 +6,9 @@ import type { PoolView } from '../telemetry/metrics'
 import { endpointOf } from './evictor'
 import type { ConnRecord } from './registry'
 import type { Scheduler } from './scheduler'
+import type { Topology } from '../topology/topology'
 
-export function poolView(pool: PgPool, records: readonly ConnRecord[], scheduler: Pick<Scheduler, 'foreign' | 'health'>, minIdle: number): PoolView {
+export function poolView(pool: PgPool, records: readonly ConnRecord[], scheduler: Pick<Scheduler, 'foreign' | 'health'>, topology: Pick<Topology, 'hosts'>, minIdle: number): PoolView {
   const po = poolOptionsOf(pool)
   const members = new Set(clientsOf(pool))
   const live = records.filter((r) => members.has(r.client) && r.state !== 'connecting')
@@ -35,5 +36,9 @@ export function poolView(pool: PgPool, records: readonly ConnRecord[], scheduler
       const i = h.endpoint.lastIndexOf(':')
       return { address: h.endpoint.slice(0, i), port: Number(h.endpoint.slice(i + 1)), state: h.state, rttSeconds: h.metrics.rttSeconds, retransmitRatio: h.metrics.retransmitRatio, queuedBytes: h.metrics.queuedBytes }
     }),
+    // Monitored hosts whose link was judged at least once (a host never read has no series to show).
+    replication: [...topology.hosts.values()]
+      .filter((h) => h.replication.since !== null || h.replication.pendingSince !== null || h.replication.detail !== null)
+      .map((h) => ({ address: h.spec.host, port: h.spec.port, state: h.replication.state, lagSeconds: h.replication.lagSeconds })),
   }
 }

@@ -3,11 +3,14 @@
  * /proc rows when due, probe results, the topology's host states — asks the judge, and carries out what it
  * decided: verdicts to the one evictor, probes to run, hosts to mark down and look at again, fencing
  * written back to the topology. Topology loops and finished probes only update facts and `wake()` the
- * scheduler: a tick runs once the current call stack is done, never inside another tick.
+ * scheduler: a tick runs once the current call stack is done, never inside another tick. Host health (from
+ * the samples) and replication links (from the monitors' readings) are judged here too: states, reported,
+ * never handed to the evictor.
  */
 import type { ResolvedGuardOptions } from '../options'
 import { assessHealth, HEALTH_DEFAULTS, type HealthTransition, type HostHealth, type HostHealthMemory } from '../judge/health-rules'
 import { type DegradedHosts, isDegraded, noteDegradedHosts } from '../judge/routing-rules'
+import { judgeReplication, REPLICATION_DEFAULTS, type ReplicationMemory, type ReplicationTransition } from '../judge/replication-rules'
 import { attemptsToDownHosts, type Judgement, judge, type KernelFacts, type TopologyFacts } from '../judge/judge'
 import type { HostSummary, SocketInput, SocketMemory } from '../judge/kernel-rules'
 import { normalizeAddress, type TcpRow } from '../kernel/proc-net-tcp'
@@ -45,6 +48,8 @@ export interface SchedulerDeps {
   beforeTick?(): void
   /** A host's health changed (healthy <-> degraded), with the evidence. */
   onHealth?(t: HealthTransition): void
+  /** A host's replication link turned lost, or ok again, with the evidence. */
+  onReplication?(t: ReplicationTransition): void
   onPass(report: PassReport): void
 }
 
@@ -58,6 +63,9 @@ export class Scheduler {
   private healthMemory = new Map<string, HostHealthMemory>()
   /** Per configured host key: when it was last seen degraded (judge/routing-rules.ts), for the connect planner. */
   private degradedHosts: DegradedHosts = new Map()
+  /** Per host key: the rule's memory, and the time of the reading it last judged. */
+  private replicationMemory = new Map<string, { memory: ReplicationMemory; at: number }>()
+  private seenReplicationObservations = 0
   /** TCP_INFO is the per-tick detector; without it, /proc rows are. */
   readonly sampling: boolean
   private memory = new Map<number, SocketMemory>()
@@ -195,6 +203,7 @@ export class Scheduler {
       }
     }
 
+    this.judgeReplicationLinks()
     const topology = this.topologyFacts(live)
     if (kernel || topology) {
       const j = judge({ now, kernel, topology })
@@ -277,6 +286,23 @@ export class Scheduler {
     this.health = out.hosts
     this.degradedHosts = noteDegradedHosts({ now, sockets: inputs, health: out.hosts, memory: this.degradedHosts })
     for (const t of out.transitions) this.d.onHealth?.(t)
+  }
+
+  /** Replication links from the monitors' newest readings (one judgement per poll): a state per host, reported. */
+  private judgeReplicationLinks(): void {
+    const t = this.d.topology
+    if (t.observations === this.seenReplicationObservations) return
+    this.seenReplicationObservations = t.observations
+    const options = { lostMs: this.d.options.replicationLostMs, recoverMs: REPLICATION_DEFAULTS.recoverMs.value, slackMs: REPLICATION_DEFAULTS.slackMs.value }
+    for (const [key, { reading, at }] of t.replicationReadings) {
+      const seen = this.replicationMemory.get(key)
+      if (seen && seen.at === at) continue // nothing new from this host
+      // Judged at the reading's own time: the thresholds count time between the server's answers.
+      const out = judgeReplication({ host: key, reading, standbyExpected: t.hosts.size > 1, memory: seen?.memory, now: at, options })
+      this.replicationMemory.set(key, { memory: out.memory, at })
+      t.applyReplication(key, out.replication)
+      if (out.transition) this.d.onReplication?.(out.transition)
+    }
   }
 
   /** Hosts judged down are probed every recoveryIntervalMs until one answers (new connects fail at once meanwhile). */

@@ -19,6 +19,7 @@ import {
   ATTR_PROBE_OUTCOME,
   ATTR_REASON,
   ATTR_REGION,
+  ATTR_REPLICATION_STATE,
   ATTR_ROLE,
   ATTR_SERVER_ADDRESS,
   ATTR_SERVER_PORT,
@@ -30,6 +31,10 @@ import {
   HOST_STATE_DEGRADED,
   HOST_STATE_HEALTHY,
   type InstrumentSpec,
+  REPLICATION,
+  REPLICATION_STATE_LOST,
+  REPLICATION_STATE_OK,
+  REPLICATION_STATE_UNKNOWN,
   SEMCONV,
   STATE_IDLE,
   STATE_USED,
@@ -78,7 +83,7 @@ function instruments(meter: Meter): Instruments {
   for (const s of [SEMCONV.connectionCount, SEMCONV.idleMax, SEMCONV.idleMin, SEMCONV.max, SEMCONV.pendingRequests]) {
     observables[s.name] = meter.createObservableUpDownCounter(s.name, { unit: s.unit, description: s.description })
   }
-  for (const s of [GUARD.sockets, GUARD.foreignSockets, GUARD.regions, GUARD.writableHosts, ...Object.values(HOST_HEALTH)]) {
+  for (const s of [GUARD.sockets, GUARD.foreignSockets, GUARD.regions, GUARD.writableHosts, ...Object.values(HOST_HEALTH), ...Object.values(REPLICATION)]) {
     observables[s.name] = meter.createObservableGauge(s.name, { unit: s.unit, description: s.description })
   }
   i = {
@@ -113,6 +118,8 @@ export interface PoolView {
   foreignSockets: number
   regions: number
   writableHosts: number
+  /** Per monitored host, from the replication rule. */
+  replication: { address: string; port: number; state: 'streaming' | 'lost' | 'unknown'; lagSeconds: number | null }[]
   /** Per endpoint, from the host-health rule. */
   health: { address: string; port: number; state: 'healthy' | 'degraded'; rttSeconds: number | null; retransmitRatio: number | null; queuedBytes: number }[]
 }
@@ -212,7 +219,7 @@ export class PoolMetrics {
     const semconv = this.semconv
     const base = this.base
     const view = this.view
-    const zero: PoolView = { idle: 0, used: 0, max: 0, idleMin: 0, idleMax: 0, pending: 0, sockets: [], foreignSockets: 0, regions: 0, writableHosts: 0, health: [] }
+    const zero: PoolView = { idle: 0, used: 0, max: 0, idleMin: 0, idleMax: 0, pending: 0, sockets: [], foreignSockets: 0, regions: 0, writableHosts: 0, health: [], replication: [] }
     this.callback = (r) => {
       // An ended pool reports zeros once (a cumulative SDK would otherwise keep showing its last values), then leaves.
       const v = this.ended ? zero : view()
@@ -247,6 +254,14 @@ export class PoolMetrics {
         if (h.rttSeconds !== null) r.observe(o[HOST_HEALTH.rtt.name], h.rttSeconds, at)
         if (h.retransmitRatio !== null) r.observe(o[HOST_HEALTH.retransmitRatio.name], h.retransmitRatio, at)
         r.observe(o[HOST_HEALTH.queuedBytes.name], h.queuedBytes, at)
+      }
+      for (const h of v.replication) {
+        const at = { ...base, [ATTR_SERVER_ADDRESS]: h.address, [ATTR_SERVER_PORT]: h.port }
+        const current = h.state === 'streaming' ? REPLICATION_STATE_OK : h.state === 'lost' ? REPLICATION_STATE_LOST : REPLICATION_STATE_UNKNOWN
+        for (const state of [REPLICATION_STATE_OK, REPLICATION_STATE_LOST, REPLICATION_STATE_UNKNOWN]) {
+          r.observe(o[REPLICATION.state.name], current === state ? 1 : 0, { ...at, [ATTR_REPLICATION_STATE]: state })
+        }
+        if (h.lagSeconds !== null) r.observe(o[REPLICATION.lag.name], h.lagSeconds, at)
       }
     }
     meter.addBatchObservableCallback(this.callback, Object.values(o))

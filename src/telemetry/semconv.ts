@@ -128,10 +128,9 @@ export const GUARD = {
 } as const satisfies Record<string, InstrumentSpec>
 
 /**
- * Host health and replication: declared here so alert rules (examples/prometheus/alerts.yml) and the
- * dashboard can name them now; the instruments that emit them are being added (no code here records them
- * yet, which is why they sit apart from GUARD: test/pg/metrics.test.ts requires every GUARD entry to be
- * exported). All carry pool.name and server.address/server.port of the host they describe.
+ * Host health and replication, per host the pool knows (they sit apart from GUARD, whose entries
+ * test/pg/metrics.test.ts requires on every pool: these appear only for hosts with something to report).
+ * All carry pool.name and server.address/server.port of the host they describe.
  *
  * State gauges follow the shape of the semantic conventions' hw.status: one series per possible state,
  * 1 for the state the host is in and 0 for the others, so `== 1` selects the current state and a state
@@ -145,6 +144,8 @@ export const HOST_STATE_DEGRADED = 'degraded'
 export const ATTR_REPLICATION_STATE = 'pg_pool_guard.replication.state'
 export const REPLICATION_STATE_OK = 'ok'
 export const REPLICATION_STATE_LOST = 'lost'
+/** Monitored, but the link cannot be judged now (host unreachable, details not shown, no standby expected). */
+export const REPLICATION_STATE_UNKNOWN = 'unknown'
 
 export const HOST_HEALTH = {
   health: {
@@ -168,6 +169,10 @@ export const HOST_HEALTH = {
 export const REPLICATION = {
   state: {
     name: 'pg_pool_guard.replication.state', kind: 'observable-gauge', unit: '{host}',
-    description: 'Replication of a standby host as its monitor sees it: 1 for its current pg_pool_guard.replication.state (ok, lost), 0 for the other',
+    description: 'Replication link of a host as its monitor sees it (a standby: its upstream; a primary: its standbys): 1 for its current pg_pool_guard.replication.state (ok, lost, unknown), 0 for the others',
+  },
+  lag: {
+    name: 'pg_pool_guard.replication.lag', kind: 'observable-gauge', unit: 's',
+    description: 'On a primary: the largest replay lag of its streaming standbys (pg_stat_replication.replay_lag; absent once they caught up and idle)',
   },
 } as const satisfies Record<string, InstrumentSpec>

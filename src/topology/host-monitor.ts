@@ -9,12 +9,19 @@
  *
  * Each poll also reads the server's identity (see serverIdentity): one server listed under two names (a VIP
  * or proxy and its direct address) must be recognised as one, not as two primaries in a split-brain.
+ *
+ * And its replication (replication-query.ts): the walreceiver on a standby, the walsenders on a primary. A
+ * server that cannot answer that (an old version, a revoked view) is read as `unavailable: <why>`, once per
+ * connection and role: the role poll never fails because of it.
  */
 import pg from 'pg'
 import { withDeadline } from '../util/time'
 import { destroyInUse, rawSocketOf } from '../pg/adapter'
 import type { HostSpec, ServerRole } from './hosts'
 import { PromotionWatch } from './promotion-watch'
+import {
+  PRIMARY_REPLICATION_SQL, primaryReading, type ReplicationReading, STANDBY_REPLICATION_SQL, standbyReading,
+} from './replication-query'
 import { ROLE_SQL, type RoleRow, serverIdentity } from './role-query'
 
 export interface HostObservation {
@@ -29,6 +36,8 @@ export interface HostObservation {
    * (serverIdentity). Two names with the same value are one server; null when unknown.
    */
   serverId?: string | null
+  /** What the server shows of its replication; undefined when not read this time (a promotion watch report). */
+  replication?: ReplicationReading
   /** The address the monitoring connection reached (follows DNS). */
   ip?: string
   error?: string
@@ -42,6 +51,8 @@ export class HostMonitor {
   private client: pg.Client | undefined
   private standbyTimelineAllowed = true
   private systemId: string | null | undefined
+  /** Per role, why this server cannot show its replication (an SQL error), once found: not asked again. */
+  private replicationUnavailable: { standby?: string; primary?: string } = {}
   private promotionWatch: PromotionWatch | undefined
   /** The watch's last promotion report: a poll sent before it may still return the standby it read. */
   private promoted: HostObservation | undefined
@@ -76,12 +87,31 @@ export class HostMonitor {
           this.systemId = null
         }
       }
+      const replication = await this.readReplication(client, r.standby)
       // Read before the promotion the watch already reported: nothing newer than the watch's own report.
       if (r.standby && this.promoted && this.promoted.at >= sentAt) return { ...this.promoted }
-      return this.observation(r, timeline, rawSocketOf(client)?.remoteAddress)
+      return { ...this.observation(r, timeline, rawSocketOf(client)?.remoteAddress), replication }
     } catch (err) {
       this.drop()
       return { reachable: false, error: (err as Error).message, at: Date.now() }
+    }
+  }
+
+  /** One query; an error of SQL class 42 (no such view, no permission) is remembered as the reason, anything else is thrown. */
+  private async readReplication(client: pg.Client, standby: boolean): Promise<ReplicationReading> {
+    const side = standby ? 'standby' : 'primary'
+    const known = this.replicationUnavailable[side]
+    if (known) return { side: 'unavailable', why: known }
+    try {
+      const { rows } = await this.withDeadline(() => client.query(standby ? STANDBY_REPLICATION_SQL : PRIMARY_REPLICATION_SQL))
+      return standby ? standbyReading(rows[0]) : primaryReading(rows[0])
+    } catch (err) {
+      const e = err as { code?: unknown; message?: unknown }
+      // Class 42 (no such view or column, no permission): this server cannot tell. Anything else is the link's.
+      if (!(err instanceof pg.DatabaseError) || typeof e.code !== 'string' || !e.code.startsWith('42')) throw err
+      const why = `unavailable: ${String(e.message)} (${e.code})`
+      this.replicationUnavailable[side] = why
+      return { side: 'unavailable', why }
     }
   }
 
@@ -115,6 +145,7 @@ export class HostMonitor {
   drop(): void {
     this.unwatch()
     this.systemId = undefined // another server may answer next time (DNS)
+    this.replicationUnavailable = {}
     if (this.client) destroyInUse(this.client, new Error('monitor connection dropped'))
     this.client = undefined
   }

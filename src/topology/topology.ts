@@ -1,7 +1,8 @@
 /**
  * What the pool knows of its hosts — roles, timelines, system identity, reachability, DNS answers,
  * regions, fencing — kept up to date by the host monitors, the DNS loop and the pool's own sessions.
- * This module only gathers facts: it never judges a socket. Every change bumps `version` and emits
+ * This module only gathers facts: it never judges a socket. Replication readings are kept as facts too; the
+ * scheduler judges them (judge/replication-rules.ts) and writes the state back with `applyReplication`. Every change bumps `version` and emits
  * 'change'; the guard's scheduler then asks the judge (judge/topology-rules.ts) what follows, and writes
  * the fencing decision back with `applyFencing`.
  */
@@ -11,6 +12,7 @@ import { lookup as dnsLookup } from 'node:dns/promises'
 import { normalizeAddress } from '../kernel/proc-net-tcp'
 import { callLookup } from '../pg/adapter'
 import { HostMonitor, type HostObservation } from './host-monitor'
+import { type HostReplication, type ReplicationReading, unknownReplication } from './replication-query'
 import { type Attempt, type HostSpec, hostKey, type LoadBalanceHosts, planAttempts, type ServerRole, type TargetSessionAttrs } from './hosts'
 import type { Regions } from './regions'
 
@@ -39,7 +41,14 @@ export interface HostState {
   /** Current DNS answer for a name; null until resolved (or for IPs). */
   addresses: string[] | null
   region: string | null
+  /**
+   * The replication link as judged from the monitor's readings (judge/replication-rules.ts): on a standby
+   * its walreceiver, on a primary its standbys. `unknown` with `why` where it cannot be read.
+   */
+  replication: HostReplication
 }
+
+const NOT_MONITORED = 'not monitored: host monitors run over TCP, for several hosts or a target_session_attrs other than any'
 
 export type Lookup = (hostname: string) => Promise<string[]>
 
@@ -74,6 +83,11 @@ export class Topology extends EventEmitter<TopologyEvents> {
    * monitor read the new timeline would lose the tie to the old primary.
    */
   observations = 0
+  /**
+   * Per host key, the monitor's latest replication reading (null: the host could not be read) and when.
+   * Facts for the replication rule; the judged state is `HostState.replication`.
+   */
+  readonly replicationReadings = new Map<string, { reading: ReplicationReading | null; at: number }>()
   private readonly monitors = new Map<string, HostMonitor>()
   private readonly timers = new Set<NodeJS.Timeout>()
   /** Polls in flight per host, and hosts to poll once more when theirs ends. */
@@ -88,7 +102,11 @@ export class Topology extends EventEmitter<TopologyEvents> {
       this.hosts.set(hostKey(spec), {
         key: hostKey(spec), spec, isName, role: null, roleAt: null, timeline: null, systemId: null, serverId: null, reachable: null, error: null,
         down: null, fenced: null, addresses: null, region: options.regions.regionOf(spec.host, null),
+        replication: unknownReplication('not read yet'),
       })
+    }
+    for (const h of this.hosts.values()) {
+      if (!this.monitored || h.spec.host.startsWith('/')) h.replication = unknownReplication(NOT_MONITORED)
     }
   }
 
@@ -185,6 +203,15 @@ export class Topology extends EventEmitter<TopologyEvents> {
     }
   }
 
+  /** The replication rule's state for a host; a change of state (not of detail) is a change of the host. */
+  applyReplication(key: string, replication: HostReplication): void {
+    const h = this.hosts.get(key)
+    if (!h) return
+    const moved = h.replication.state !== replication.state
+    h.replication = replication
+    if (moved) this.changed(h)
+  }
+
   /**
    * One poll of a host at a time (its monitor has one session): a recheck asked for while a poll runs —
    * several sessions' errors at once, the loop's own poll — runs once, after it, so what it reads is newer.
@@ -221,6 +248,8 @@ export class Topology extends EventEmitter<TopologyEvents> {
       h.down = `monitor: ${obs.error}`
     }
     if (obs.ip && !h.isName) h.region = this.options.regions.regionOf(h.spec.host, obs.ip)
+    if (!obs.reachable) this.replicationReadings.set(key, { reading: null, at: obs.at })
+    else if (obs.replication) this.replicationReadings.set(key, { reading: obs.replication, at: obs.at })
     this.observations++
     this.watchPromotion(h)
     if (JSON.stringify([h.role, h.timeline, h.reachable, h.down, h.systemId, h.serverId]) !== before) this.changed(h)

@@ -6,7 +6,10 @@ import assert from 'node:assert/strict'
 import { existsSync, readdirSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { findBinaries } from '../../src/testing/binaries'
-import { freePort, startCluster } from '../../src/testing/cluster'
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { freePort, startCluster, sweepStaleClusters } from '../../src/testing/cluster'
+import { isAlive } from '../../src/testing/process'
 import { KitError, KitErrorCodes } from '../../src/testing/errors'
 
 const system = existsSync('/usr/lib/postgresql') && readdirSync('/usr/lib/postgresql').some((v) => existsSync(`/usr/lib/postgresql/${v}/bin/postgres`))
@@ -80,10 +83,6 @@ describe('startCluster with the default binaries', () => {
 
 describe('a run killed before its teardown', () => {
   it("sweepStaleClusters() stops a dead process's servers and deletes their data; live clusters are left alone", async () => {
-    const { spawn } = await import('node:child_process')
-    const { join } = await import('node:path')
-    const { isAlive } = await import('../../src/testing/process')
-    const { sweepStaleClusters } = await import('../../src/testing/cluster')
     const live = await startCluster({ primaryHost: '127.0.24.20' })
     try {
       // A child starts a cluster, prints the postmaster's pid and its directory, and is killed (no teardown).

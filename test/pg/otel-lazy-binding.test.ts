@@ -17,7 +17,7 @@ const cluster = useCluster({ primaryHost: '127.0.7.2' })
 afterEach(() => metrics.disable())
 
 const view = (used: number): PoolView => ({
-  idle: 1, used, max: 7, idleMin: 0, idleMax: 7, pending: 0, sockets: [], foreignSockets: 0, regions: 0, writableHosts: 0, health: [],
+  idle: 1, used, max: 7, idleMin: 0, idleMax: 7, pending: 0, sockets: [], foreignSockets: 0, regions: 0, writableHosts: 0, health: [], replication: [],
 })
 
 describe('metrics bind lazily to a global MeterProvider registered after the pool', () => {

@@ -115,13 +115,13 @@ describe('standalone clients', () => {
         this.inner.on('error', (e) => this.emit('error', e))
       }
       connect(cb: (err?: Error) => void): void {
-        this.inner.connect((err) => cb(err ?? undefined))
+        this.inner.connect((err: Error | undefined) => cb(err ?? undefined))
       }
       query(...args: unknown[]): unknown {
         return (this.inner.query as (...a: unknown[]) => unknown)(...args)
       }
-      end(cb?: () => void): unknown {
-        return this.inner.end(cb)
+      end(): Promise<void> {
+        return this.inner.end()
       }
     }
     const warnings = await captureWarnings(WarningCodes.CLIENT_UNGUARDED, async () => {

@@ -35,7 +35,7 @@ describe('guard options', () => {
   // Issue "Every query settles": every numeric option is bounded by what consumes it, at construction.
   const TIMERS = [
     'checkIntervalMs', 'topologyIntervalMs', 'probeTimeoutMs', 'connectAttemptTimeoutMs', 'probeAfterMs', 'probeIntervalMs',
-    'stallMs', 'stallHardLimitMs', 'graceMs', 'leakDetectionThresholdMs', 'procScanIntervalMs', 'dnsIntervalMs',
+    'stallMs', 'stallHardLimitMs', 'graceMs', 'leakDetectionThresholdMs', 'procScanIntervalMs', 'dnsIntervalMs', 'replicationLostMs',
   ] as const
   for (const key of TIMERS) {
     it(`bounds ${key} by setTimeout's limit (2^31-1 ms)`, () => {

@@ -6,6 +6,7 @@ import { type HostSpec, parseHosts, planAttempts, type ServerRole, satisfies } f
 import { Regions } from '../../src/topology/regions'
 import { decideFencing, topologyVerdicts } from '../../src/judge/topology-rules'
 import { serverIdentity } from '../../src/topology/role-query'
+import { unknownReplication } from '../../src/topology/replication-query'
 import type { HostState } from '../../src/topology/topology'
 
 const PRIMARY: ServerRole = { inHotStandby: false, readOnly: false }
@@ -68,7 +69,7 @@ describe('attempt plans', () => {
 
 const host = (key: string, o: Partial<HostState>): HostState => {
   const [h, p] = key.split(':')
-  return { key, spec: { host: h, port: Number(p) }, isName: false, role: null, roleAt: null, timeline: null, systemId: null, serverId: null, reachable: true, error: null, down: null, fenced: null, addresses: null, region: null, ...o }
+  return { key, spec: { host: h, port: Number(p) }, isName: false, role: null, roleAt: null, timeline: null, systemId: null, serverId: null, reachable: true, error: null, down: null, fenced: null, addresses: null, region: null, replication: unknownReplication('test'), ...o }
 }
 
 describe('fencing (split-brain)', () => {
