@@ -110,6 +110,8 @@ export function standaloneSuite(lib: StandaloneLibrary): { cluster: { get(): Clu
         console.log(`# ${lib.name}: ${fromServer.length} backends, pg_stat_activity ${fromServer.join(',')}, guard ${fromGuard.join(',')}`)
         assert.ok(fromServer.length >= 2, `the library opened several connections: ${fromServer.length}`)
         assert.deepEqual(fromGuard, fromServer)
+        // Nothing else: no row without a backend (a client built and never connected, such as the guard's own).
+        assert.deepEqual(standalone.snapshot().filter((r) => r.backendPid === null).map((r) => `${r.pool} ${r.state}`), [])
         const rows = standalone.snapshot().filter((r) => fromServer.includes(r.backendPid!))
         for (const row of rows) {
           assert.equal(row.transport, 'tcp')
