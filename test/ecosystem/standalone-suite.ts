@@ -42,6 +42,12 @@ export interface StandaloneLibrary {
   example: string
   /** The example's "<name> ok: ..." prefix. */
   exampleOk: string
+  /**
+   * Set (to the reason) when the library can hand a connection whose backend was just terminated under a
+   * query to the next query, before pg has seen the socket close (see the README's note on Sequelize):
+   * the next query then waits for the killed client to end. Unset, it is sent at once.
+   */
+  reusesKilledConnection?: string
   /** `config` is the pg config (with `application_name`) the app would give the library. */
   open(config: Record<string, unknown>, cluster: Cluster): Promise<OpenStandaloneLibrary>
 }
@@ -143,6 +149,7 @@ export function standaloneSuite(lib: StandaloneLibrary): { cluster: { get(): Clu
         const err = await slow
         const coded = findCode(err, '57P01') ?? findCode(err, 'ECONNRESET')
         console.log(`# ${lib.name}: killed backend surfaced as ${describeError(err)}${coded ? ` (code ${(coded.error as Error & { code: string }).code} at ${coded.path})` : ''}`)
+        if (lib.reusesKilledConnection) await untilGone([pid!], `the killed client ends (${lib.reusesKilledConnection})`)
         await seventh(db)
         await untilGone([pid!], 'the killed backend leaves the snapshot')
         assert.deepEqual(standalonePids(cluster.get()), await libPids(), 'the guard still sees exactly the library’s sockets')
