@@ -17,7 +17,7 @@ const PgDialect = require('knex/lib/dialects/postgres') as new (config: Knex.Con
 
 /** The dialect with pg-pool-guard as its driver: every client of knex's pool is a guarded standalone client. */
 class GuardedPg extends (PgDialect as new (config: Knex.Config) => { _driver(): unknown }) {
-  _driver(): unknown {
+  override _driver(): unknown {
     return pgg
   }
 }

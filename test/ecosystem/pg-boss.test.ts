@@ -11,7 +11,7 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
-import type { PgBoss } from 'pg-boss'
+import type { PgBoss } from 'pg-boss' with { 'resolution-mode': 'import' }
 import { ErrorCodes, type EvictionEvent, guardPgBoss, type Pool, standalone } from '../../src/index'
 import { blackhole, type KernelFault } from '../../src/testing/kernel-faults'
 import { kernelSkip, until, useCluster } from '../helpers'
