@@ -22,6 +22,13 @@ class GuardedPg extends (PgDialect as new (config: Knex.Config) => { _driver(): 
   }
 }
 
+/**
+ * As Sequelize does (sequelize.test.ts): the 57P01 ErrorResponse rejects the query, knex releases the
+ * connection, and tarn's validate checks `__knex__disposed`, which knex's 'error'/'end' listeners set only
+ * when pg sees the socket close; a query acquiring it in between fails with "Connection terminated unexpectedly".
+ */
+const REUSES = "knex's tarn pool takes back a connection killed under a query until pg hears the socket close"
+
 function wrap(db: Knex): OpenStandaloneLibrary {
   return {
     query: async (text) => ((await db.raw(text)) as { rows: Record<string, unknown>[] }).rows,
@@ -35,6 +42,7 @@ standaloneSuite({
   host: '127.0.25.2',
   example: 'examples/knex-default-pool/app.mjs',
   exampleOk: 'knex default pool',
+  reusesKilledConnection: REUSES,
   async open(config) {
     return wrap(knex({ client: GuardedPg as unknown as typeof Knex.Client, connection: config as Knex.PgConnectionConfig, pool: { min: 0, max: 5 } }))
   },
@@ -48,6 +56,7 @@ standaloneSuite({
   host: '127.0.25.3',
   example: 'examples/knex-default-pool/guard-all-clients.mjs',
   exampleOk: 'knex default pool \\(guardAllClients\\)',
+  reusesKilledConnection: REUSES,
   async open(config) {
     undo ??= pgg.guardAllClients()
     return wrap(knex({ client: 'pg', connection: config as Knex.PgConnectionConfig, pool: { min: 0, max: 5 } }))
