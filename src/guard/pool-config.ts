@@ -6,7 +6,7 @@
 import pg from 'pg'
 import type { Client, Pool as PgPool } from 'pg'
 import type { GuardOptions, ResolvedGuardOptions } from '../options'
-import { clientConfigFor, lookupStream } from '../pg/adapter'
+import { clientConfigFor, lookupStream, ownClient } from '../pg/adapter'
 import { type HostSpec, type LoadBalanceHosts, parseHosts, type ServerRole, type TargetSessionAttrs } from '../topology/hosts'
 
 export interface PoolConfig {
@@ -59,14 +59,14 @@ function baseOptionsOf(pool: PgPool): Record<string, unknown> {
 
 /** The host pg would use when none is configured (PGHOST, defaults), read from a client that never connects. */
 function defaultHost(options: Record<string, unknown>): HostSpec {
-  const c = new pg.Client(options as pg.ClientConfig)
+  const c = ownClient(pg, options)
   return { host: c.host, port: c.port }
 }
 
 /** server.address:server.port/db.namespace, as the semantic conventions suggest; no credentials. */
 function defaultPoolName(hosts: HostSpec[], options: Record<string, unknown>): string {
   let database = typeof options.database === 'string' ? options.database : undefined
-  if (database === undefined) database = new pg.Client(options as pg.ClientConfig).database ?? ''
+  if (database === undefined) database = ownClient(pg, options).database ?? ''
   return `${hosts.map((h) => `${h.host}:${h.port}`).join(',')}/${database}`
 }
 

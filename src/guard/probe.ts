@@ -14,7 +14,7 @@
 import { isIP } from 'node:net'
 import pg from 'pg'
 import type { ProbeResult } from '../judge/kernel-rules'
-import { clientConfigFor, destroyInUse, rawSocketOf } from '../pg/adapter'
+import { clientConfigFor, destroyInUse, ownClient, rawSocketOf } from '../pg/adapter'
 
 /** After the server's first byte at f ms, the probe gets base + this x f to finish. */
 const SLOW_LINK_MULTIPLE = 8
@@ -40,7 +40,7 @@ export async function probe(poolOptions: object, target: ProbeTarget, timeoutMs:
   if (ssl && typeof ssl === 'object' && isIP(target.configuredHost) === 0) {
     ;(config as { ssl?: unknown }).ssl = { servername: target.configuredHost, ...ssl }
   }
-  const client = new pg.Client(config as pg.ClientConfig)
+  const client = ownClient(pg, config)
   client.on('error', () => {})
   let timer: NodeJS.Timeout | undefined
   try {

@@ -117,7 +117,10 @@ export class StandaloneGuard extends EventEmitter<GuardEvents> {
     const enter = (connected: boolean): void => {
       set._clients.push(client)
       guard.adopt(client, connected)
-      client.once('end', () => set._remove(client))
+      // Followed on the client's Connection, which pg ends just before it emits the client's 'end': an
+      // owner may removeAllListeners() on its client before end() (pg-boss does, with its LISTEN client).
+      const connection = (client as unknown as { connection: EventEmitter }).connection
+      connection.once('end', () => set._remove(client))
     }
     if (stage === 'connected') enter(true)
     else if (stage === 'connecting') client.once('connect', () => enter(true))

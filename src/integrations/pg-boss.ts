@@ -21,7 +21,8 @@ interface PgBossDb {
 
 /**
  * Guards a PgBoss instance's pool, at every start(), and its LISTEN client. Call it after `new PgBoss()`
- * and before (or after) `start()`; returns the boss. `options` apply to the pool's guard.
+ * and before (or after) `start()`; returns the boss. `options` apply to the pool's guard, which is
+ * `boss.getDb().pool.guard` after each start(); the LISTEN client's is `standalone`.
  */
 export function guardPgBoss<B extends { getDb(): unknown }>(boss: B, options?: GuardOptions): B {
   const db = boss?.getDb?.() as PgBossDb | undefined
@@ -29,7 +30,10 @@ export function guardPgBoss<B extends { getDb(): unknown }>(boss: B, options?: G
     throw new ConfigError("guardPgBoss() needs a PgBoss that opens its own pool (with the `db` option, guard that adapter's pool instead)")
   }
   const guardPool = (): void => {
-    if (db.pool && !isGuardedPool(db.pool)) guard(db.pool, options)
+    if (!db.pool || isGuardedPool(db.pool)) return
+    // As on a Pool of ours, the pool's guard is `pool.guard` (snapshot(), events): guard() only returns
+    // it, and pg-boss's pool is built inside start(), where the app cannot take the return value.
+    Object.defineProperty(db.pool, 'guard', { value: guard(db.pool, options), enumerable: false, configurable: true })
   }
   const open = db.open.bind(db)
   db.open = async () => {

@@ -466,6 +466,17 @@ function unguarded(Base: ClientClass): ClientClass {
   return ((Base as unknown as Record<symbol, ClientClass | undefined>)[BASE_CLASS] ?? Base) as ClientClass
 }
 
+/**
+ * A pg.Client for the guard's own use (host monitor, promotion watch, probes, the never-connected clients
+ * that read pg's defaults): built from pg's own class even after guardAllClients() replaced it, so the
+ * guard's connections never join the standalone guard (phantom 'connecting' rows, a monitor watched by
+ * the guard it serves).
+ */
+export function ownClient(pgModule: { Client: unknown }, config: unknown): Client {
+  const Cls = unguarded(pgModule.Client as ClientClass) as unknown as new (config: unknown) => Client
+  return new Cls(config)
+}
+
 /** The Client class a guarded pool builds its clients with: `Base` (pg.Client or the user's) + the hooks. */
 export function guardedClientClass(Given: ClientClass, binding: HookBinding, onUnguarded: () => void = () => {}): ClientClass {
   const Base = unguarded(Given)

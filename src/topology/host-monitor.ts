@@ -16,7 +16,7 @@
  */
 import pg from 'pg'
 import { withDeadline } from '../util/time'
-import { destroyInUse, rawSocketOf } from '../pg/adapter'
+import { destroyInUse, ownClient, rawSocketOf } from '../pg/adapter'
 import type { HostSpec, ServerRole } from './hosts'
 import { PromotionWatch } from './promotion-watch'
 import {
@@ -171,7 +171,7 @@ export class HostMonitor {
 
   private async connected(): Promise<pg.Client> {
     if (this.client) return this.client
-    const client = new pg.Client(this.config() as pg.ClientConfig)
+    const client = ownClient(pg, this.config())
     client.on('error', () => {})
     this.client = client
     const connecting = this.withDeadline(() => client.connect())

@@ -14,7 +14,7 @@
  * monitor sees a standby.
  */
 import pg from 'pg'
-import { destroyInUse, rawSocketOf } from '../pg/adapter'
+import { destroyInUse, ownClient, rawSocketOf } from '../pg/adapter'
 import { withDeadline } from '../util/time'
 import { ROLE_SQL, type RoleRow } from './role-query'
 
@@ -58,7 +58,7 @@ export class PromotionWatch {
 
   private async run(): Promise<void> {
     try {
-      const client = new pg.Client(this.config() as pg.ClientConfig)
+      const client = ownClient(pg, this.config())
       client.on('error', () => {})
       this.client = client
       await withDeadline(() => client.connect(), this.timeoutMs)

@@ -44,7 +44,7 @@ export interface Library {
 }
 
 /**
- * The error (or one it wraps: `cause`, TypeORM's `driverError`, Prisma's `meta.driverAdapterError.cause`, AggregateError's `errors`) that carries
+ * The error (or one it wraps: `cause`, TypeORM's `driverError`, Sequelize's `parent`/`original`, Prisma's `meta.driverAdapterError.cause`, AggregateError's `errors`) that carries
  * `code`, with the path to it, e.g. "DrizzleQueryError.cause"; undefined when none does.
  */
 export function findCode(err: unknown, code: string): { error: Error; path: string } | undefined {
@@ -52,9 +52,9 @@ export function findCode(err: unknown, code: string): { error: Error; path: stri
   const walk = (e: unknown, path: string): { error: Error; path: string } | undefined => {
     if (e === null || typeof e !== 'object' || seen.has(e)) return undefined
     seen.add(e)
-    const o = e as { code?: unknown; cause?: unknown; driverError?: unknown; meta?: unknown; driverAdapterError?: unknown; errors?: unknown }
+    const o = e as { code?: unknown; cause?: unknown; driverError?: unknown; parent?: unknown; original?: unknown; meta?: unknown; driverAdapterError?: unknown; errors?: unknown }
     if (o.code === code) return { error: e as Error, path }
-    for (const key of ['cause', 'driverError', 'meta', 'driverAdapterError'] as const) {
+    for (const key of ['cause', 'driverError', 'parent', 'original', 'meta', 'driverAdapterError'] as const) {
       const hit = walk(o[key], `${path}.${key}`)
       if (hit) return hit
     }
@@ -85,14 +85,14 @@ export function crashWatch(): { stop(): unknown[] } {
 }
 
 /** One line for the log: class, code, Prisma's meta, the message's first line. */
-function describeError(err: Error): string {
+export function describeError(err: Error): string {
   const o = err as Error & { code?: unknown; meta?: unknown }
   const meta = o.meta === undefined ? '' : ` meta=${JSON.stringify(o.meta)}`
   return `${err.constructor.name} code=${String(o.code)}${meta}: ${err.message.trim().split('\n')[0]}`
 }
 
 /** Settles `p` to its rejection reason, or fails if it resolved. */
-async function rejection(p: Promise<unknown>, what: string): Promise<Error> {
+export async function rejection(p: Promise<unknown>, what: string): Promise<Error> {
   return p.then(
     (v) => assert.fail(`${what} resolved (${JSON.stringify(v)}) instead of rejecting`),
     (e: Error) => e
