@@ -32,9 +32,9 @@ export interface EvictionEvent {
 export interface EvictionActions {
   isIdle(client: Client): boolean
   /** `err`: what the client's owner hears, where it is not a pool (standalone clients). */
-  removeIdle(client: Client, err: Error): void
+  removeIdle(client: Client, err: ConnectionEvictedError): void
   destroy(client: Client, err: Error): void
-  retire(client: Client, err: Error): void
+  retire(client: Client, err: ConnectionEvictedError): void
   failConnect(client: Client, err: Error): void
 }
 

@@ -16,6 +16,7 @@ import { EventEmitter } from 'node:events'
 import pg from 'pg'
 import type { Client } from 'pg'
 import { WarningCodes, warnOnce } from '../errors'
+import { VERDICTS } from '../judge/verdicts'
 import type { GuardOptions } from '../options'
 import * as adapter from '../pg/adapter'
 import { Guard, type GuardEvents } from './guard'
@@ -117,10 +118,9 @@ export class StandaloneGuard extends EventEmitter<GuardEvents> {
     const enter = (connected: boolean): void => {
       set._clients.push(client)
       guard.adopt(client, connected)
-      // Followed on the client's Connection, which pg ends just before it emits the client's 'end': an
-      // owner may removeAllListeners() on its client before end() (pg-boss does, with its LISTEN client).
-      const connection = (client as unknown as { connection: EventEmitter }).connection
-      connection.once('end', () => set._remove(client))
+      // Followed on the client's Connection: an owner may removeAllListeners() on its client before
+      // end() (pg-boss does, with its LISTEN client).
+      adapter.onConnectionEnd(client, () => set._remove(client))
     }
     if (stage === 'connected') enter(true)
     else if (stage === 'connecting') client.once('connect', () => enter(true))
@@ -162,8 +162,13 @@ export class StandaloneGuard extends EventEmitter<GuardEvents> {
         isIdle: (c) => !adapter.hasQueryInFlight(c),
         removeIdle: (c, err) => adapter.destroyInUse(c, err),
         destroy: adapter.destroyInUse,
-        // Once the query in flight has settled (pg emits 'drain'), its owner hears the coded error.
-        retire: (c, err) => c.once('drain', () => adapter.destroyInUse(c, err)),
+        retire: (c, err) => {
+          // The server said the session is over (FATAL, 25006, 57P0x, class 08) and the query has its
+          // error already: end the socket now, so the owner's pool hears 'error' before it can hand the
+          // client out again. Otherwise once the query in flight has settled (pg emits 'drain').
+          if (VERDICTS[err.reason].source === 'server') process.nextTick(() => adapter.destroyInUse(c, err))
+          else c.once('drain', () => adapter.destroyInUse(c, err))
+        },
         failConnect: adapter.failConnect,
       },
     })

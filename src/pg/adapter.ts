@@ -216,6 +216,14 @@ export function reportedRoleOf(client: Client): ReportedRole | null {
   return reportedRoles.get(client) ?? null
 }
 
+/**
+ * Fires once the client's Connection ended, which pg reports just before the client's own 'end': unlike
+ * that, it survives an owner's removeAllListeners() on the client (pg-boss does that before end()).
+ */
+export function onConnectionEnd(client: Client, listener: () => void): void {
+  client$(client).connection?.once('end', listener)
+}
+
 /** Fires once the client's TCP socket is connected, after pg applied its own keepAlive setting. */
 export function onSocketConnected(client: Client, listener: () => void): void {
   client$(client).connection?.once('connect', listener)
