@@ -8,7 +8,7 @@ import type { Client } from 'pg'
 import { judgeCheckout } from '../judge/checkout-rules'
 import type { KernelPort } from '../kernel/port'
 import type { ResolvedGuardOptions } from '../options'
-import { fdOf } from '../pg/adapter'
+import { asIdleWhileHandingOut, fdOf } from '../pg/adapter'
 import type { Evictor } from './evictor'
 import type { Registry } from './registry'
 
@@ -30,7 +30,7 @@ export function checkoutCheck(d: CheckoutDeps): ((client: Client) => boolean) | 
     const fd = fdOf(rec.socket)
     const why = rec.goneReason ?? judgeCheckout(fd === undefined ? undefined : d.kernel.glance(fd), d.options)
     if (why === null) return true
-    d.evictor.evict(rec, { kind: 'checkout-distrusted', evidence: `checkout check: ${why}`, firstEvidenceAt: now }, now)
+    asIdleWhileHandingOut(client, () => d.evictor.evict(rec, { kind: 'checkout-distrusted', evidence: `checkout check: ${why}`, firstEvidenceAt: now }, now))
     return false
   }
 }

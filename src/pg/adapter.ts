@@ -79,12 +79,15 @@ interface PgPoolInternals {
   _pendingQueue: PendingItem[]
   _remove(client: Client, callback?: () => void): void
   _pulseQueue(): void
-  _acquireClient(...args: unknown[]): unknown
+  _acquireClient: AcquireClient
   newClient(item: PendingItem): void
   connect(cb?: PendingItem['callback']): Promise<PoolClient> | undefined
   end(...args: unknown[]): unknown
   _afterConnect(...args: unknown[]): unknown
 }
+
+/** pg-pool's _acquireClient(client, pendingItem, idleListener, isNew). */
+export type AcquireClient = (client: Client, item: PendingItem, idleListener: unknown, isNew: boolean) => unknown
 
 export type ClientClass = new (config?: Record<string, unknown>, ...rest: unknown[]) => Client
 
@@ -150,6 +153,19 @@ export function isIdleInPool(pool: PgPool, client: Client): boolean {
 
 /** Idle clients being checked on their way out: pg-pool took them off its idle list, no caller has them yet. */
 const handingOut = new WeakSet<Client>()
+
+/**
+ * Runs `fn` (the checkout check's eviction) with `client` counted as idle: pg-pool took it off its idle
+ * list just before handing it out, and the verdict table's idle action is the one that applies.
+ */
+export function asIdleWhileHandingOut<T>(client: Client, fn: () => T): T {
+  handingOut.add(client)
+  try {
+    return fn()
+  } finally {
+    handingOut.delete(client)
+  }
+}
 
 export function clientsOf(pool: PgPool): Client[] {
   return pool$(pool)._clients.slice()
@@ -449,6 +465,15 @@ function guardedQuery(self: Client, original: Query, args: unknown[]): unknown {
   return Promise.reject(err)
 }
 
+/**
+ * The hot path (every query): pg's query() at once unless the guard evicted this client; pg's query takes
+ * at most three arguments (text or config, values, callback), so no argument array is built.
+ */
+function queryFast(self: Client, original: Query, a: unknown, b: unknown, c: unknown, n: number): unknown {
+  if (!evictedWith.has(self)) return n <= 1 ? original.call(self, a) : n === 2 ? original.call(self, a, b) : original.call(self, a, b, c)
+  return guardedQuery(self, original, n <= 1 ? [a] : n === 2 ? [a, b] : [a, b, c])
+}
+
 /** connect() with a check after login: a rejection ends the client quietly and fails the connect with it. */
 function connectThen(self: Client, connect: (cb: (err?: Error) => void) => void, afterConnect: (c: Client) => Promise<void>, callback?: (err?: Error) => void): Promise<unknown> | undefined {
   const run = new Promise<void>((resolve, reject) => connect((err) => (err ? reject(err) : resolve())))
@@ -490,8 +515,8 @@ export function guardedClientClass(Given: ClientClass, binding: HookBinding, onU
   const Base = unguarded(Given)
   const baseQuery = (Base.prototype as unknown as { query: Query }).query
   class GuardedClient extends (Base as unknown as LooseClient) {
-    query(...args: unknown[]): unknown {
-      return guardedQuery(this as unknown as Client, baseQuery, args)
+    query(a?: unknown, b?: unknown, c?: unknown): unknown {
+      return queryFast(this as unknown as Client, baseQuery, a, b, c, arguments.length)
     }
 
     constructor(config?: Record<string, unknown>, ...rest: unknown[]) {
@@ -533,8 +558,8 @@ export function standaloneClientClass(
   const baseQuery = (Base.prototype as unknown as { query: Query }).query
   const configs = new WeakMap<object, unknown>()
   class Client extends (Base as unknown as LooseClient) {
-    query(...args: unknown[]): unknown {
-      return guardedQuery(this as unknown as PgClient, baseQuery, args)
+    query(a?: unknown, b?: unknown, c?: unknown): unknown {
+      return queryFast(this as unknown as PgClient, baseQuery, a, b, c, arguments.length)
     }
 
     constructor(config?: unknown, ...rest: unknown[]) {
@@ -706,20 +731,10 @@ export const wrap = {
    * evicted instead is never handed out: the waiter goes back to the head of the queue and the queue is
    * pulsed, so it gets the next idle client or a new connection (its slot was freed), never an error for it.
    */
-  acquireClient(pool: PgPool, hooks: PoolHooks, orig: (...args: unknown[]) => unknown, args: unknown[]): unknown {
+  acquireClient(pool: PgPool, hooks: PoolHooks, orig: AcquireClient, client: Client, item: PendingItem, idleListener: unknown, isNew: boolean): unknown {
     const checkout = hooks.checkout
-    if (!checkout || args[3] !== false) return orig(...args)
-    const client = args[0] as Client
-    handingOut.add(client)
-    let ok: boolean
-    try {
-      ok = checkout(client)
-    } finally {
-      handingOut.delete(client)
-    }
-    if (ok) return orig(...args)
+    if (!checkout || isNew !== false || checkout(client)) return orig(client, item, idleListener, isNew)
     const p = pool$(pool)
-    const item = args[1] as PendingItem
     if (!item.timedOut) p._pendingQueue.unshift(item)
     p._pulseQueue()
     return undefined
@@ -775,6 +790,6 @@ export function patchPool(pool: PgPool, hooks: PoolHooks, onUnguarded?: () => vo
   p.end = (...args) => wrap.end(pool, hooks, end, args)
   const afterConnect = p._afterConnect.bind(p)
   p._afterConnect = (...args) => wrap.afterConnect(pool, hooks, afterConnect, args)
-  const acquireClient = p._acquireClient.bind(p)
-  p._acquireClient = (...args) => wrap.acquireClient(pool, hooks, acquireClient, args)
+  const acquireClient = p._acquireClient.bind(p) as AcquireClient
+  p._acquireClient = (client: Client, item: PendingItem, idleListener: unknown, isNew: boolean) => wrap.acquireClient(pool, hooks, acquireClient, client, item, idleListener, isNew)
 }

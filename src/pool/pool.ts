@@ -10,7 +10,7 @@ import { unguardedWarning } from '../guard/lifecycle'
 import type { GuardOptions } from '../options'
 import { resolveGuardOptions } from '../options'
 import { parseHosts } from '../topology/hosts'
-import { type ClientClass, guardedClientClass, HookBinding, type PendingItem, wrap } from '../pg/adapter'
+import { type AcquireClient, type ClientClass, guardedClientClass, HookBinding, type PendingItem, wrap } from '../pg/adapter'
 
 export interface PoolConfig extends Omit<pg.PoolConfig, 'host' | 'port'> {
   /** One host, a comma-separated list ('a,b') or an array, tried in order as libpq does. */
@@ -25,7 +25,7 @@ export interface PoolConfig extends Omit<pg.PoolConfig, 'host' | 'port'> {
 interface PgPoolMethods {
   newClient(item: PendingItem): void
   _afterConnect(...args: unknown[]): unknown
-  _acquireClient(...args: unknown[]): unknown
+  _acquireClient: AcquireClient
 }
 
 const base = pg.Pool.prototype as unknown as PgPoolMethods & pg.Pool
@@ -33,6 +33,8 @@ const base = pg.Pool.prototype as unknown as PgPoolMethods & pg.Pool
 export class Pool extends pg.Pool {
   readonly guard: Guard
   readonly #binding: HookBinding
+  readonly #connect: (cb?: PendingItem['callback']) => Promise<pg.PoolClient> | undefined
+  readonly #acquireClient: AcquireClient
 
   constructor(config?: PoolConfig) {
     const { guard: guardOptions, rest } = splitConfig(config)
@@ -43,6 +45,9 @@ export class Pool extends pg.Pool {
     const Client = ((rest as { Client?: ClientClass } | undefined)?.Client ?? pg.Client) as ClientClass
     super(Object.assign(rest ?? {}, { Client: guardedClientClass(Client, binding, unguardedWarning(Client)) }) as pg.PoolConfig)
     this.#binding = binding
+    // pg-pool's own methods, bound once: the overrides below run on every checkout.
+    this.#connect = (base.connect as (c?: unknown) => Promise<pg.PoolClient> | undefined).bind(this)
+    this.#acquireClient = base._acquireClient.bind(this)
     hideCredentials(this.options, ['connectionString', 'Client'])
     this.guard = new Guard(this, guardOptions, { binding })
   }
@@ -54,8 +59,7 @@ export class Pool extends pg.Pool {
   override connect(): Promise<pg.PoolClient>
   override connect(callback: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): void
   override connect(cb?: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): Promise<pg.PoolClient> | void {
-    const orig = (c?: PendingItem['callback']): Promise<pg.PoolClient> | undefined => (base.connect as (c?: unknown) => Promise<pg.PoolClient> | undefined).call(this, c)
-    return wrap.connect(this.#binding.hooks!, orig, cb as PendingItem['callback'] | undefined) as Promise<pg.PoolClient> | void
+    return wrap.connect(this.#binding.hooks!, this.#connect, cb as PendingItem['callback'] | undefined) as Promise<pg.PoolClient> | void
   }
 
   override end(...args: unknown[]): Promise<void> {
@@ -66,8 +70,8 @@ export class Pool extends pg.Pool {
     return wrap.afterConnect(this, this.#binding.hooks!, (...a) => base._afterConnect.apply(this, a), args)
   }
 
-  _acquireClient(...args: unknown[]): unknown {
-    return wrap.acquireClient(this, this.#binding.hooks!, (...a) => base._acquireClient.apply(this, a), args)
+  _acquireClient(client: pg.Client, item: PendingItem, idleListener: unknown, isNew: boolean): unknown {
+    return wrap.acquireClient(this, this.#binding.hooks!, this.#acquireClient, client, item, idleListener, isNew)
   }
 }
 
