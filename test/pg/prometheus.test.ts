@@ -10,7 +10,8 @@
  * The same Prometheus loads the alert rules (examples/prometheus/alerts.yml, evaluated every second): while
  * the app is healthy no rule is pending or firing, and the injected fault makes the eviction-burst rule
  * pending (its `for:` is 30 s and a rule file has no per-environment override, so pending is the
- * assertion; firing is accepted too).
+ * assertion; firing is accepted too); as root, the promotion leaves the new primary with no standby, and
+ * the replication-lost rule goes pending for it.
  */
 import assert from 'node:assert/strict'
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
@@ -135,6 +136,17 @@ describe('Grafana dashboard against a real Prometheus', { skip }, () => {
     assert.equal(burst[0].metric.db_client_connection_pool_name, 'orders')
     const evicted = (await promQuery(prom, 'sum(pg_pool_guard_evictions_total)')) as { value: [number, string] }[]
     console.log(`# PgPoolGuardEvictionBurst ${burst[0].metric.alertstate} for pool orders after ${evicted[0]?.value[1]} evictions`)
+    if (root) {
+      // The promoted standby now has no standby of its own (the old primary is cut off): the moment
+      // before the next failover would lose writes. Its replication-lost alert goes pending.
+      let lost: { metric: Record<string, string> }[] = []
+      await until(async () => {
+        lost = (await promQuery(prom, 'ALERTS{alertname="PgPoolGuardReplicationLost", alertstate=~"pending|firing"}')) as typeof lost
+        return lost.length > 0
+      }, 'the replication-lost alert is pending or firing for the promoted host', 30_000, 250)
+      assert.equal(lost[0].metric.server_address, b.host)
+      console.log(`# PgPoolGuardReplicationLost ${lost[0].metric.alertstate} for ${b.host} (a primary with no standby streaming)`)
+    }
     // rate() and histogram_quantile() need two samples after the event.
     await until(async () => (await promQuery(prom, 'count_over_time(pg_pool_guard_evictions_total[1m])')).some((r) => Number((r as { value: [number, string] }).value[1]) >= 3), 'three scrapes since', 20_000, 250)
 
