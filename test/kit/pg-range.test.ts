@@ -10,7 +10,7 @@
  * the run prints which versions it got. Needs dist/ (node scripts/build.mjs).
  */
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -62,10 +62,17 @@ interface Seen {
   readWrite: { standby: boolean; addr: string; snapshotRole: string }
 }
 
-function run(pgDir: string, hosts: [string, string]): Seen {
+async function run(pgDir: string, hosts: [string, string]): Promise<Seen> {
   const dir = project(pgDir)
   const started = Date.now()
-  const res = spawnSync(process.execPath, ['scenario.cjs', ...hosts], { cwd: dir, encoding: 'utf8', timeout: 90_000 })
+  const res = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, ['scenario.cjs', ...hosts], { cwd: dir, timeout: 90_000 })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+    child.on('close', (status) => resolve({ status, stdout, stderr }))
+  })
   const line = res.stdout.trim().split('\n').pop() ?? ''
   assert.ok(line.startsWith('{'), `the scenario printed no result (exit ${res.status}):\n${res.stdout}\n${res.stderr}`)
   const seen = JSON.parse(line) as Seen
@@ -100,16 +107,17 @@ function assertScenario(seen: Seen, primary: string): void {
   assert.deepEqual(seen.readWrite, { standby: false, addr: primary, snapshotRole: 'primary' }, 'read-write skips the standby listed first')
 }
 
-describe(`the declared pg peer range (${declared})`, () => {
-  it(`the lowest, pg ${lowest} (node_modules/pg-lowest)`, () => {
+// The two runs are independent (addresses of their own) and mostly wait: side by side.
+describe(`the declared pg peer range (${declared})`, { concurrency: true }, () => {
+  it(`the lowest, pg ${lowest} (node_modules/pg-lowest)`, async () => {
     assert.ok(existsSync(join(root, 'dist', 'index.js')), 'needs dist/: run node scripts/build.mjs')
-    const seen = run(join(modules, 'pg-lowest'), ['127.0.21.10', '127.0.21.11'])
+    const seen = await run(join(modules, 'pg-lowest'), ['127.0.21.10', '127.0.21.11'])
     assert.equal(seen.pg, lowest, `the child ran pg ${seen.pg}`)
     assertScenario(seen, '127.0.21.10')
   })
 
-  it('the newest (node_modules/pg)', () => {
-    const seen = run(join(modules, 'pg'), ['127.0.21.12', '127.0.21.13'])
+  it('the newest (node_modules/pg)', async () => {
+    const seen = await run(join(modules, 'pg'), ['127.0.21.12', '127.0.21.13'])
     assert.equal(seen.pg, JSON.parse(readFileSync(join(modules, 'pg', 'package.json'), 'utf8')).version)
     assert.notEqual(seen.pg, lowest)
     assertScenario(seen, '127.0.21.12')

@@ -6,7 +6,7 @@
  * The consumer sources are test/types/consumer/; npm's local cache makes the installs quick.
  */
 import assert from 'node:assert/strict'
-import { execFileSync, spawnSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -36,15 +36,19 @@ function npm(args: string[], cwd: string): string {
   return execFileSync('npm', args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
 }
 
-/** Runs the consumer's tsc; returns its exit status and the error lines. */
-function tsc(config: string): { status: number | null; errors: string[] } {
+/** Runs the consumer's tsc (in a child: the compiles of one file run side by side); its exit status and error lines. */
+function tsc(config: string): Promise<{ status: number | null; errors: string[] }> {
   const bin = join(dir, 'node_modules', 'typescript', 'bin', 'tsc')
-  const res = spawnSync(process.execPath, [bin, '-p', config, '--pretty', 'false'], { cwd: dir, encoding: 'utf8' })
-  const errors = (res.stdout + res.stderr).split('\n').filter((l) => /error TS\d+/.test(l))
-  return { status: res.status, errors }
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, '-p', config, '--pretty', 'false'], { cwd: dir })
+    let out = ''
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d))
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d))
+    child.on('close', (status) => resolve({ status, errors: out.split('\n').filter((l) => /error TS\d+/.test(l)) }))
+  })
 }
 
-describe('published types in a strict consumer', () => {
+describe('published types in a strict consumer', { concurrency: true }, () => {
   before(() => {
     assert.ok(existsSync(join(root, 'dist', 'index.d.ts')), 'dist/ missing: run node scripts/build.mjs first')
     dir = mkdtempSync(join(tmpdir(), 'pgg-types-'))
@@ -76,15 +80,15 @@ describe('published types in a strict consumer', () => {
   })
 
   for (const name of Object.keys(CONFIGS)) {
-    it(`compiles with strict, skipLibCheck false, ${name} resolution`, () => {
-      const { status, errors } = tsc(`tsconfig.${name}.json`)
+    it(`compiles with strict, skipLibCheck false, ${name} resolution`, async () => {
+      const { status, errors } = await tsc(`tsconfig.${name}.json`)
       assert.deepEqual(errors, [], `type errors (node_modules/pg-pool-guard/... lines are ours):\n${errors.join('\n')}`)
       assert.equal(status, 0)
     })
   }
 
-  it('a misspelt guard option does not compile', () => {
-    const { status, errors } = tsc('tsconfig.typo.json')
+  it('a misspelt guard option does not compile', async () => {
+    const { status, errors } = await tsc('tsconfig.typo.json')
     assert.notEqual(status, 0)
     assert.ok(
       errors.some((l) => l.startsWith('typo.ts') && /'stalMs' does not exist/.test(l)),
