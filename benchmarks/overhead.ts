@@ -8,7 +8,8 @@
  */
 import { execFileSync } from 'node:child_process'
 import pg from 'pg'
-import { Pool } from '../src/index'
+// The built package, as users run it (tsx's transform of src/ adds helper calls of its own): npm run bench builds first.
+import { Pool } from '../dist/index.js'
 import { startCluster } from '../src/testing/cluster'
 import { runMain } from './lib/main'
 
