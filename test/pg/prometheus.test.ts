@@ -10,7 +10,8 @@
  * The same Prometheus loads the alert rules (examples/prometheus/alerts.yml, evaluated every second): while
  * the app is healthy no rule is pending or firing, and the injected fault makes the eviction-burst rule
  * pending (its `for:` is 30 s and a rule file has no per-environment override, so pending is the
- * assertion; firing is accepted too); as root, the promotion leaves the new primary with no standby, and
+ * assertion; firing is accepted too); as root, 18 % loss on the primary first makes the host-degraded
+ * rule pending for it, and the promotion leaves the new primary with no standby, and
  * the replication-lost rule goes pending for it.
  */
 import assert from 'node:assert/strict'
@@ -20,7 +21,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { freePort } from '../../src/testing/cluster'
-import { blackhole, kernelFaultsUnavailable, type KernelFault } from '../../src/testing/kernel-faults'
+import { blackhole, kernelFaultsUnavailable, type KernelFault, loss } from '../../src/testing/kernel-faults'
 import { HOST_HEALTH, REPLICATION } from '../../src/telemetry/semconv'
 import { until, useCluster } from '../helpers'
 
@@ -118,9 +119,25 @@ describe('Grafana dashboard against a real Prometheus', { skip }, () => {
       await new Promise((r) => setTimeout(r, 1000))
     }
 
+    const root = kernelFaultsUnavailable() === null
+    if (root) {
+      // A slow, lossy link first (18 % of the packets to the primary dropped, under the app's own writers):
+      // the host turns degraded and its alert goes pending, naming host and pool.
+      fault = await loss(a.host, 0.18, { port: c.port, direction: 'to' })
+      let degraded: { metric: Record<string, string> }[] = []
+      await until(async () => {
+        degraded = (await promQuery(prom, 'ALERTS{alertname="PgPoolGuardHostDegraded", alertstate=~"pending|firing"}')) as typeof degraded
+        return degraded.length > 0
+      }, 'the host-degraded alert is pending or firing', 30_000, 250)
+      assert.equal(degraded[0].metric.server_address, a.host)
+      assert.equal(degraded[0].metric.db_client_connection_pool_name, 'orders')
+      console.log(`# PgPoolGuardHostDegraded ${degraded[0].metric.alertstate} for ${a.host} under 18 % loss`)
+      await fault.remove()
+      fault = undefined
+    }
+
     // The fault: where root, blackhole the primary (zombies), then promote the standby (failover);
     // otherwise freeze the primary (host-unresponsive), then thaw it.
-    const root = kernelFaultsUnavailable() === null
     await c.caughtUp()
     if (root) fault = await blackhole(a.host, { port: c.port })
     else a.freeze()
