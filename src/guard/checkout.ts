@@ -28,7 +28,7 @@ export function checkoutCheck(d: CheckoutDeps): ((client: Client) => boolean) | 
     const now = Date.now()
     if (rec.lastReleasedAt !== null && now - rec.lastReleasedAt < d.options.checkoutCheckIdleMs) return true
     const fd = fdOf(rec.socket)
-    const why = rec.goneReason ?? judgeCheckout(fd === undefined ? undefined : d.kernel.glance(fd), d.options)
+    const why = rec.goneReason ?? judgeCheckout(fd === undefined ? undefined : d.kernel.glance(fd))
     if (why === null) return true
     asIdleWhileHandingOut(client, () => d.evictor.evict(rec, { kind: 'checkout-distrusted', evidence: `checkout check: ${why}`, firstEvidenceAt: now }, now))
     return false
