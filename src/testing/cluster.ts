@@ -234,15 +234,22 @@ export function sweepStaleClusters(): number {
       continue // not ours to judge (no owner recorded)
     }
     if (!Number.isInteger(owner) || owner <= 0 || isAlive(owner)) continue
+    const postmasters: number[] = []
     for (const server of readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory())) {
       try {
         const pid = Number(readFileSync(join(dir, server.name, 'data', 'postmaster.pid'), 'utf8').split('\n')[0])
-        if (Number.isInteger(pid) && pid > 0) signal(pid, 'SIGQUIT') // immediate shutdown
+        if (Number.isInteger(pid) && pid > 0) postmasters.push(pid)
       } catch {
         // no server ran here
       }
     }
-    rmSync(dir, { recursive: true, force: true })
+    for (const pid of postmasters) signal(pid, 'SIGQUIT') // immediate shutdown
+    // Delete the data only once its servers are gone (a server still running writes into it). They are
+    // not our children, so there is no exit event: poll, briefly (an immediate shutdown takes milliseconds).
+    const pause = new Int32Array(new SharedArrayBuffer(4))
+    for (const deadline = Date.now() + 5000; postmasters.some(isAlive) && Date.now() < deadline; ) Atomics.wait(pause, 0, 0, 20)
+    for (const pid of postmasters) if (isAlive(pid)) signal(pid, 'SIGKILL')
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 })
     removed++
   }
   return removed
