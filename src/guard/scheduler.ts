@@ -198,7 +198,8 @@ export class Scheduler {
           this.hosts = []
           this.cadence = afterPass(this.cadence, cadenceInput, { readProc, procCostMs: procScanMs, suspicion: false, unusual: false })
         } else {
-          kernel = { sockets: inputs, memory: this.memory, probes: this.d.probes.results, options: o }
+          const degraded = new Set(this.health.filter((h) => h.state === 'degraded').map((h) => h.endpoint))
+          kernel = { sockets: inputs, memory: this.memory, probes: this.d.probes.results, options: o, degraded }
         }
       }
     }

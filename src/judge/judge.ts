@@ -21,6 +21,8 @@ export interface KernelFacts {
   /** Latest finished probe per endpoint. */
   probes: ReadonlyMap<string, ProbeResult>
   options: ClassifierOptions
+  /** Endpoints the health rule calls degraded: a stall there is decided by a probe. */
+  degraded?: ReadonlySet<string>
 }
 
 export interface TopologyFacts {

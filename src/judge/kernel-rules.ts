@@ -80,6 +80,11 @@ export interface ClassifyInput {
   /** Latest finished probe per endpoint. */
   probes: ReadonlyMap<string, ProbeResult>
   options: ClassifierOptions
+  /**
+   * Endpoints the health rule calls degraded (loss, RTT): there, silence is more likely loss than death,
+   * so a stall alone condemns nothing and a probe decides (a failed probe is host-unresponsive).
+   */
+  degraded?: ReadonlySet<string>
 }
 
 export interface Verdict {
@@ -167,7 +172,14 @@ export function classify(input: ClassifyInput): ClassifyOutput {
     const heardSince = (t: number, except?: Assessed): number =>
       group.filter((x) => x !== except && x.lastRecvAt !== null && x.lastRecvAt > t + CLOCK_SLACK_MS).length +
       (probeResult?.alive && probeResult.finishedAt > t ? 1 : 0)
-    const lead = stalled.find((a) => heardSince(a.stallStartAt!, a) === 0)
+    const silentSinceStall = stalled.find((a) => heardSince(a.stallStartAt!, a) === 0)
+    // On a degraded (lossy) link every socket can be in retransmission backoff at once, the host alive:
+    // ask a probe instead of condemning on silence (18 % loss once evicted a whole pool here).
+    const lossy = input.degraded?.has(endpoint) === true
+    const lead = lossy ? undefined : silentSinceStall
+    if (lossy && silentSinceStall) {
+      probe.push({ endpoint, urgent: true, why: `socket #${silentSinceStall.s.id}: ${describeStall(silentSinceStall, o)} on a degraded link: a probe decides` })
+    }
     const dead = lead !== undefined
     hosts.push({ endpoint, sockets: group.length, active, progressing, stalled: stalled.length, dead })
 

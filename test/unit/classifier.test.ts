@@ -42,6 +42,19 @@ describe('classifier', () => {
     assert.ok(Math.abs(rtoElapsedMs(s) - 612) < 1, `${rtoElapsedMs(s)}`) // 204 ms x (2^2 - 1)
   })
 
+  it('the same silence on a degraded (lossy) link condemns nothing: a probe decides, and a failed one is host-unresponsive', () => {
+    const socks = [1, 2, 3, 4].map(() => sock(A, retransmitting({ msSinceDataSent: 10 })))
+    const degraded = new Set([A])
+    const first = classify({ now: 100_000, sockets: socks, memory: new Map(), probes: new Map(), options, degraded })
+    const second = classify({ now: 100_400, sockets: socks, memory: first.memory, probes: new Map(), options, degraded })
+    assert.deepEqual(second.verdicts, [], 'every socket in backoff on a lossy link is not proof of a dead host')
+    assert.ok(second.probe.some((p) => p.endpoint === A && p.urgent && /degraded link: a probe decides/.test(p.why)), JSON.stringify(second.probe))
+    assert.equal(second.hosts[0].dead, false)
+    const failed = new Map<string, ProbeResult>([[A, { endpoint: A, alive: false, startedAt: 100_000, finishedAt: 100_350, error: 'timeout' } as ProbeResult]])
+    const third = classify({ now: 100_400, sockets: socks, memory: first.memory, probes: failed, options, degraded })
+    assert.deepEqual([...new Set(third.verdicts.map((v) => v.kind))], ['host-unresponsive'])
+  })
+
   it('blackholed host: every socket silent and retransmitting, so all of them (idle ones too) are condemned', () => {
     // Seen 10 ms after their second retransmission: first sent 612 + 10 ms ago.
     const socks = [
