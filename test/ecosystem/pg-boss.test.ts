@@ -16,7 +16,7 @@ import { ErrorCodes, type EvictionEvent, guardPgBoss, type Pool, standalone } fr
 import { blackhole, type KernelFault } from '../../src/testing/kernel-faults'
 import { kernelSkip, until, useCluster } from '../helpers'
 import { standalonePids } from './standalone-suite'
-import { crashWatch, describeError, findCode, rejection } from './suite'
+import { crashWatch, describeError, findCode, rejection, runningBackend } from './suite'
 
 const FILE = 'test/ecosystem/pg-boss.test.ts'
 const root = join(__dirname, '..', '..')
@@ -136,15 +136,7 @@ describe('pg-boss 12 under guardPgBoss()', { skip }, () => {
     try {
       await Promise.all([1, 2].map(() => o.query('SELECT pg_sleep(0.05)')))
       const slow = rejection(o.query('SELECT pg_sleep(30)'), 'pg_sleep(30) on a terminated backend')
-      let pid: number | undefined
-      await until(async () => {
-        const { rows } = await cluster.get().primary.query<{ pid: number }>(
-          "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' AND query LIKE '%pg_sleep(30)%'",
-          [app]
-        )
-        pid = rows[0]?.pid
-        return pid !== undefined
-      }, 'pg_sleep(30) is running')
+      const pid = await runningBackend(cluster.get(), app, 'pg_sleep(30)')
       await cluster.get().primary.query('SELECT pg_terminate_backend($1)', [pid])
       const err = await slow
       assert.ok(findCode(err, '57P01'), `the query rejected with 57P01: ${describeError(err)}`)

@@ -18,7 +18,7 @@ import { ErrorCodes, standalone } from '../../src/index'
 import { blackhole, type KernelFault } from '../../src/testing/kernel-faults'
 import type { Cluster } from '../../src/testing/cluster'
 import { kernelSkip, until, useCluster } from '../helpers'
-import { crashWatch, describeError, findCode, rejection } from './suite'
+import { crashWatch, describeError, findCode, rejection, runningBackend } from './suite'
 
 const root = join(__dirname, '..', '..')
 
@@ -135,16 +135,7 @@ export function standaloneSuite(lib: StandaloneLibrary): { cluster: { get(): Clu
       try {
         await db.query('SELECT 1')
         const slow = rejection(db.query('SELECT pg_sleep(30)'), 'pg_sleep(30) on a terminated backend')
-        let pid: number | undefined
-        // No event says "the server is running it": pg_stat_activity is polled.
-        await until(async () => {
-          const { rows } = await cluster.get().primary.query<{ pid: number }>(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' AND query LIKE '%pg_sleep(30)%'",
-            [app]
-          )
-          pid = rows[0]?.pid
-          return pid !== undefined
-        }, 'pg_sleep(30) is running')
+        const pid = await runningBackend(cluster.get(), app, 'pg_sleep(30)')
         await cluster.get().primary.query('SELECT pg_terminate_backend($1)', [pid])
         const err = await slow
         const coded = findCode(err, '57P01') ?? findCode(err, 'ECONNRESET')

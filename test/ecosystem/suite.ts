@@ -92,6 +92,23 @@ export function describeError(err: Error): string {
 }
 
 /** Settles `p` to its rejection reason, or fails if it resolved. */
+/**
+ * The pid of the backend of `app` that is running `sql` now. No event says "the server is running it":
+ * pg_stat_activity is polled.
+ */
+export async function runningBackend(cluster: Cluster, app: string, sql: string): Promise<number> {
+  let pid: number | undefined
+  await until(async () => {
+    const { rows } = await cluster.primary.query<{ pid: number }>(
+      "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' AND query LIKE '%' || $2 || '%'",
+      [app, sql]
+    )
+    pid = rows[0]?.pid
+    return pid !== undefined
+  }, `${sql} is running`)
+  return pid!
+}
+
 export async function rejection(p: Promise<unknown>, what: string): Promise<Error> {
   return p.then(
     (v) => assert.fail(`${what} resolved (${JSON.stringify(v)}) instead of rejecting`),
@@ -170,16 +187,7 @@ export function ecosystemSuite(lib: Library): Suite {
       try {
         await db.query('SELECT 1')
         const slow = rejection(db.query('SELECT pg_sleep(30)'), 'pg_sleep(30) on a terminated backend')
-        let pid: number | undefined
-        // No event says "the server is running it": pg_stat_activity is polled.
-        await until(async () => {
-          const { rows } = await cluster.get().primary.query<{ pid: number }>(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' AND query LIKE '%pg_sleep(30)%'",
-            [app]
-          )
-          pid = rows[0]?.pid
-          return pid !== undefined
-        }, 'pg_sleep(30) is running')
+        const pid = await runningBackend(cluster.get(), app, 'pg_sleep(30)')
         await cluster.get().primary.query('SELECT pg_terminate_backend($1)', [pid])
         const err = await slow
         const coded = findCode(err, '57P01') ?? findCode(err, 'ECONNRESET')
