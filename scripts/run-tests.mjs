@@ -5,7 +5,8 @@
 //   node scripts/run-tests.mjs                 all tiers
 //   node scripts/run-tests.mjs test/unit       one tier (or any files/directories), one file at a time
 import { spawnSync } from 'node:child_process'
-import { readdirSync, statSync } from 'node:fs'
+import { appendFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -27,17 +28,32 @@ const runs = args.length
   : tiers
       .filter(([t]) => { try { return statSync(join(root, t)).isDirectory() } catch { return false } })
       .map(([t, concurrency]) => ({ files: collect(t), concurrency }))
+// Failed tests and per-file times, collected across tiers by scripts/recap-reporter.mjs and printed at
+// the end; PGG_FAILURES_FILE (set by .ci/run) also gets the failures, to print after every Node line.
+const recapDir = mkdtempSync(join(tmpdir(), 'pgg-failures-'))
 const started = Date.now()
 let status = 0
 let count = 0
-for (const { files, concurrency } of runs) {
+for (const [i, { files, concurrency }] of runs.entries()) {
   count += files.length
   const res = spawnSync(
     process.execPath,
-    ['--import', 'tsx', '--test', '--test-force-exit', `--test-concurrency=${concurrency}`, '--test-timeout=300000', '--test-reporter=spec', ...files],
+    ['--import', 'tsx', '--test', '--test-force-exit', `--test-concurrency=${concurrency}`, '--test-timeout=300000', '--test-reporter=spec', '--test-reporter-destination=stdout',
+      `--test-reporter=${join(root, 'scripts', 'recap-reporter.mjs')}`, `--test-reporter-destination=${join(recapDir, `${i}.txt`)}`, ...files],
     { cwd: root, stdio: 'inherit' }
   )
   if (res.status !== 0) status = res.status ?? 1
+}
+const lines = readdirSync(recapDir).flatMap((f) => readFileSync(join(recapDir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)))
+rmSync(recapDir, { recursive: true, force: true })
+const fileMs = new Map()
+for (const l of lines) if (l.ms !== undefined) fileMs.set(l.file, Math.max(l.ms, fileMs.get(l.file) ?? 0))
+const slowest = [...fileMs].map(([file, ms]) => ({ file, ms })).sort((a, b) => b.ms - a.ms).slice(0, 10)
+if (slowest.length > 1) console.log(`\nslowest files: ${slowest.map((l) => `${l.file} ${(l.ms / 1000).toFixed(0)} s`).join(', ')}`)
+const failed = lines.filter((l) => l.failed !== undefined).map((l) => `✖ ${l.file}: ${l.failed}\n${l.message.replace(/^/gm, '    ')}\n`).join('')
+if (failed) {
+  console.log(`\n== failed tests (node ${process.version})\n${failed}`)
+  if (process.env.PGG_FAILURES_FILE) appendFileSync(process.env.PGG_FAILURES_FILE, `-- node ${process.version}\n${failed}`)
 }
 console.log(`\n${count} test files in ${((Date.now() - started) / 1000).toFixed(1)} s`)
 process.exit(status)
