@@ -34,8 +34,10 @@ const recapDir = mkdtempSync(join(tmpdir(), 'pgg-failures-'))
 const started = Date.now()
 let status = 0
 let count = 0
+const tierTimes = []
 for (const [i, { files, concurrency }] of runs.entries()) {
   count += files.length
+  const tierStarted = Date.now()
   const res = spawnSync(
     process.execPath,
     ['--import', 'tsx', '--test', '--test-force-exit', `--test-concurrency=${concurrency}`, '--test-timeout=300000', '--test-reporter=spec', '--test-reporter-destination=stdout',
@@ -43,6 +45,7 @@ for (const [i, { files, concurrency }] of runs.entries()) {
     { cwd: root, stdio: 'inherit' }
   )
   if (res.status !== 0) status = res.status ?? 1
+  tierTimes.push(`${runs.length > 1 ? tiers[i][0] : 'files'} ${((Date.now() - tierStarted) / 1000).toFixed(0)} s`)
 }
 const lines = readdirSync(recapDir).flatMap((f) => readFileSync(join(recapDir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)))
 rmSync(recapDir, { recursive: true, force: true })
@@ -55,5 +58,5 @@ if (failed) {
   console.log(`\n== failed tests (node ${process.version})\n${failed}`)
   if (process.env.PGG_FAILURES_FILE) appendFileSync(process.env.PGG_FAILURES_FILE, `-- node ${process.version}\n${failed}`)
 }
-console.log(`\n${count} test files in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+console.log(`\n${count} test files in ${((Date.now() - started) / 1000).toFixed(1)} s (${tierTimes.join(', ')})`)
 process.exit(status)

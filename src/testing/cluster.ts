@@ -9,13 +9,13 @@
  */
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type pg from 'pg'
 import { type Binaries, type BinariesChoice, findBinaries } from './binaries'
 import { cloneStandby } from './clone'
 import { ServerFiles } from './data-dir'
 import { KitError, KitErrorCodes } from './errors'
+import { kitTmpDir, kitTmpDirs } from './kit-dir'
 import { chownTo, type OsUser, runAs, serverUser } from './os-user'
 import { freePort } from './ports'
 import { isAlive, signal } from './process'
@@ -76,7 +76,7 @@ export class Cluster implements ServerContext {
     this.user = options.user ?? 'postgres'
     this.password = options.password ?? randomBytes(12).toString('base64url')
     this.database = options.database ?? 'postgres'
-    this.baseDir = mkdtempSync(join(tmpdir(), CLUSTER_DIR_PREFIX))
+    this.baseDir = mkdtempSync(join(kitTmpDir(), CLUSTER_DIR_PREFIX))
     writeFileSync(join(this.baseDir, OWNER_FILE), String(process.pid))
     chownTo(this.osUser, this.baseDir)
     this.files = new ServerFiles(this, options)
@@ -115,6 +115,7 @@ export class Cluster implements ServerContext {
     const [a, b] = this.servers
     await this.files.initdb(a)
     await a.start(/ready to accept connections/)
+    await this.files.setPassword(a)
     a.role = 'primary'
     if (b) await this.clone(b, a)
   }
@@ -219,14 +220,15 @@ let sweptClusters = false
  */
 export function sweepStaleClusters(): number {
   let removed = 0
-  let names: string[]
-  try {
-    names = readdirSync(tmpdir()).filter((n) => n.startsWith(CLUSTER_DIR_PREFIX))
-  } catch {
-    return 0
+  const dirs: string[] = []
+  for (const parent of kitTmpDirs()) {
+    try {
+      for (const n of readdirSync(parent)) if (n.startsWith(CLUSTER_DIR_PREFIX)) dirs.push(join(parent, n))
+    } catch {
+      // not there or not readable: nothing of ours
+    }
   }
-  for (const name of names) {
-    const dir = join(tmpdir(), name)
+  for (const dir of dirs) {
     let owner: number
     try {
       owner = Number(readFileSync(join(dir, OWNER_FILE), 'utf8'))

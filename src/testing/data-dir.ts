@@ -4,9 +4,10 @@
  * the primary's).
  */
 import { execFileSync } from 'node:child_process'
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { KitError, KitErrorCodes } from './errors'
+import { copyTemplate, template } from './kit-dir'
 import { chownTo, runAs, stderrOf } from './os-user'
 import type { PgServer, ServerContext } from './server'
 
@@ -39,22 +40,37 @@ export class ServerFiles {
     private readonly options: ServerFileOptions
   ) {}
 
-  /** A fresh data directory for `server` (initdb as the server's OS user), configured for this kit. */
+  /**
+   * A fresh data directory for `server`, configured for this kit: a copy of the initdb template for these
+   * binaries, OS user and superuser (kit-dir.ts), made on first use. The template's superuser has no
+   * password: the cluster sets its own once the server runs (setPassword), over the Unix socket.
+   */
   async initdb(server: PgServer): Promise<void> {
     const c = this.ctx
     mkdirSync(server.socketDir, { recursive: true })
-    const pwfile = join(server.socketDir, 'pwfile')
-    writeFileSync(pwfile, c.password + '\n', { mode: 0o600 })
     chownTo(c.osUser, server.socketDir)
-    chownTo(c.osUser, pwfile)
+    const key = [c.binaries.binDir, c.binaries.version ?? c.binaries.major, c.osUser?.uid ?? process.getuid?.(), c.user].join('\0')
+    copyTemplate(await template(key, (dir) => this.makeTemplate(dir)), server.dataDir)
+    chmodSync(server.dataDir, 0o700)
+    chownTo(c.osUser, server.dataDir, true)
+    this.writeConf(server, {})
+  }
+
+  /** `ALTER ROLE ... PASSWORD` for the cluster's superuser, on a running server made by initdb(). */
+  async setPassword(server: PgServer): Promise<void> {
+    const c = this.ctx
+    await server.query(`ALTER ROLE "${c.user.replace(/"/g, '""')}" PASSWORD '${c.password.replace(/'/g, "''")}'`)
+  }
+
+  private async makeTemplate(dir: string): Promise<void> {
+    const c = this.ctx
+    // Local connections trust (the kit's own, over the socket); TCP needs the password, set per cluster.
     await runAs(c.osUser, join(c.binaries.binDir, 'initdb'), [
-      '-D', server.dataDir, '-U', c.user, `--pwfile=${pwfile}`, '-A', 'scram-sha-256', '--auth-local=trust',
+      '-D', dir, '-U', c.user, '--auth-local=trust', '--auth-host=scram-sha-256',
       '-E', 'UTF8', '--locale=C', '--no-sync', '--no-instructions',
     ], c.baseDir)
-    rmSync(pwfile)
-    writeFileSync(join(server.dataDir, 'pg_hba.conf'), HBA)
-    writeFileSync(join(server.dataDir, 'postgresql.conf'), "\ninclude_if_exists = 'pg_pool_guard.conf'\n", { flag: 'a' })
-    this.writeConf(server, {})
+    writeFileSync(join(dir, 'pg_hba.conf'), HBA)
+    writeFileSync(join(dir, 'postgresql.conf'), "\ninclude_if_exists = 'pg_pool_guard.conf'\n", { flag: 'a' })
   }
 
   /** Writes the per-server settings file: listen address, port, socket, replication, `extra` last. */

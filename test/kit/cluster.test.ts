@@ -7,8 +7,10 @@ import { existsSync, readdirSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { findBinaries } from '../../src/testing/binaries'
 import { spawn } from 'node:child_process'
-import { join } from 'node:path'
-import { freePort, startCluster, sweepStaleClusters } from '../../src/testing/cluster'
+import { dirname, join } from 'node:path'
+import pg from 'pg'
+import { type Cluster, freePort, startCluster, sweepStaleClusters } from '../../src/testing/cluster'
+import { kitTmpDir } from '../../src/testing/kit-dir'
 import { isAlive } from '../../src/testing/process'
 import { KitError, KitErrorCodes } from '../../src/testing/errors'
 
@@ -106,6 +108,37 @@ describe('a run killed before its teardown', () => {
       assert.equal((await live.primary.query<{ n: number }>('SELECT 1 AS n')).rows[0].n, 1, 'a live cluster is untouched')
     } finally {
       await live.stop()
+    }
+  })
+})
+
+describe('clusters start from one initdb template', () => {
+  it('each primary has its own superuser password over TCP, and its own data', async () => {
+    const [a, b] = await Promise.all([
+      startCluster({ primaryHost: '127.0.4.10' }),
+      startCluster({ primaryHost: '127.0.4.11', password: "it's \"quoted\"" }),
+    ])
+    try {
+      assert.notEqual(a.baseDir, b.baseDir)
+      assert.equal(dirname(a.baseDir), kitTmpDir())
+      const login = async (c: Cluster, password: string): Promise<string> => {
+        const client = new pg.Client({ ...c.config, password })
+        try {
+          await client.connect()
+          return 'ok'
+        } catch (err) {
+          return (err as { code?: string }).code ?? (err as Error).message
+        } finally {
+          await client.end().catch(() => {})
+        }
+      }
+      assert.equal(await login(a, a.password), 'ok')
+      assert.equal(await login(b, b.password), 'ok')
+      assert.equal(await login(a, b.password), '28P01', "another cluster's password is refused: the template has no shared one")
+      await a.primary.query('CREATE TABLE only_in_a (x int)')
+      assert.equal((await b.primary.query("SELECT to_regclass('only_in_a') IS NULL AS absent")).rows[0].absent, true)
+    } finally {
+      await Promise.all([a.stop(), b.stop()])
     }
   })
 })
