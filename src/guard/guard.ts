@@ -156,7 +156,6 @@ export class Guard extends EventEmitter<GuardEvents> {
       pool, registry: this.registry, kernel, options: o, regions, topology: this.topo, evictor,
       wake: () => this.scheduler.wake(),
       removed: () => this.housekeeping.wake(),
-      checkout: checkoutCheck({ kernel, options: o, evictor }),
     }))
     this.topo.on('change', (h) => {
       this.emit('topology', h)
@@ -169,8 +168,7 @@ export class Guard extends EventEmitter<GuardEvents> {
         if (adapter.isPoolTimeout(err)) this.metrics.timeout()
       },
       lifetimeSeconds: (configured) => configured * (1 - o.maxLifetimeJitter * Math.random()),
-      acquiring: (client, isNew) => lifecycle.acquiring(client, isNew),
-      released: (client) => lifecycle.released(client),
+      checkout: checkoutCheck({ registry: this.registry, kernel, options: o, evictor }),
       ending: () => this.ending(),
       // pg-pool's own words for a caller after end(), with a code.
       endedError: () => new PoolGuardError(ErrorCodes.POOL_ENDED, 'Cannot use a pool after calling end on the pool'),

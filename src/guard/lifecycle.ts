@@ -31,8 +31,6 @@ export interface LifecycleDeps {
   wake(): void
   /** A client left the pool (room for kept-warm clients). */
   removed(): void
-  /** The checkout check of an idle client (checkout.ts); absent when off. */
-  checkout?: (rec: ConnRecord, now: number) => boolean
 }
 
 export class Lifecycle {
@@ -81,33 +79,21 @@ export class Lifecycle {
     this.fact(rec, { kind: 'connect-deadline', since: rec.createdAt, deadlineMs: now - rec.createdAt, at: now })
   }
 
-  /**
-   * pg-pool hands out a client (the pool hook `acquiring`, on every checkout): an idle one passes the
-   * checkout check first; false when it was evicted instead. Recorded as in use.
-   */
-  acquiring(client: Client, isNew: boolean): boolean {
-    const rec = this.d.registry.get(client)
-    if (!rec) return true
-    const now = Date.now()
-    const check = this.d.checkout
-    if (!isNew && check && !check(rec, now)) return false
-    this.d.registry.transition(rec, 'in-use', now)
-    return true
-  }
-
-  /** A client is given back to the pool (the pool hook `released`, on every release). */
-  released(client: Client): void {
-    const rec = this.d.registry.get(client)
-    if (rec) this.d.registry.transition(rec, 'idle', Date.now())
-  }
-
-  /** The pool's own events, in pg-pool's order (acquire and release come through the hooks above). */
+  /** The pool's own events, in pg-pool's order. */
   listen(): void {
     const { pool, registry } = this.d
     pool.on('connect', (client) => {
       const rec = registry.get(client)
       if (rec) registry.noteBackend(rec, backendPidOf(client))
       if (rec?.serverRole) this.d.topology.noteRole(`${rec.configuredHost}:${rec.configuredPort}`, rec.serverRole, rec.serverRoleAt ?? Date.now())
+    })
+    pool.on('acquire', (client) => {
+      const rec = registry.get(client)
+      if (rec) registry.transition(rec, 'in-use', Date.now())
+    })
+    pool.on('release', (_err, client) => {
+      const rec = registry.get(client)
+      if (rec) registry.transition(rec, 'idle', Date.now())
     })
     pool.on('remove', (client) => {
       const rec = registry.get(client)

@@ -5,9 +5,9 @@
  *
  * How the guard joins a pool:
  * - A pool this library builds (`new Pool()`) gets the guarded Client class through pg-pool's own
- *   `options.Client`, and its newClient/connect/end/_afterConnect/_acquireClient/_release overrides as
- *   methods of the subclass (pool/pool.ts) — injection, no patching.
- * - A pool something else built (`guard(existingPool)`) gets the same class and the same six wrappers
+ *   `options.Client`, and its newClient/connect/end/_afterConnect/_acquireClient overrides as methods of the subclass
+ *   (pool/pool.ts) — injection, no patching.
+ * - A pool something else built (`guard(existingPool)`) gets the same class and the same five wrappers
  *   assigned onto the instance (`patchPool`): the one place this library patches pg.
  *
  * Internals used, and why there is no public alternative:
@@ -21,10 +21,8 @@
  *   emitted), and putting a waiter back in line.
  * - pool.newClient, pool.connect, pool.end, pool._afterConnect: to try several hosts, to see the code that
  *   acquires a client, to know when the pool ends, and to jitter maxLifetimeSeconds.
- * - pool._acquireClient(client, pendingItem, idleListener, isNew) and pool._release(client, idleListener,
- *   err): the one place pg-pool hands a client out (an idle one, isNew false, is checked there first: the
- *   checkout check) and the one it takes it back; each client's in-use/idle state is recorded there, which
- *   costs less per query than 'acquire'/'release' listeners (every query passes both).
+ * - pool._acquireClient(client, pendingItem, idleListener, isNew): the one place pg-pool hands a client
+ *   out; an idle one (isNew false) is checked there first (the checkout check).
  */
 import { dirname } from 'node:path'
 import type { EventEmitter } from 'node:events'
@@ -82,15 +80,11 @@ interface PgPoolInternals {
   _remove(client: Client, callback?: () => void): void
   _pulseQueue(): void
   _acquireClient: AcquireClient
-  _release: ReleaseClient
   newClient(item: PendingItem): void
   connect(cb?: PendingItem['callback']): Promise<PoolClient> | undefined
   end(...args: unknown[]): unknown
   _afterConnect(...args: unknown[]): unknown
 }
-
-/** pg-pool's _release(client, idleListener, err), which client.release() calls. */
-export type ReleaseClient = (client: Client, idleListener: unknown, err: unknown) => unknown
 
 /** pg-pool's _acquireClient(client, pendingItem, idleListener, isNew). */
 export type AcquireClient = (client: Client, item: PendingItem, idleListener: unknown, isNew: boolean) => unknown
@@ -415,13 +409,10 @@ export interface PoolHooks {
   /** Lifetime in seconds for one new client, given the configured maxLifetimeSeconds. */
   lifetimeSeconds?(configured: number): number
   /**
-   * pg-pool is about to hand out a client (`isNew`: just connected; else from the idle list): true once it
-   * is recorded as in use, false when the guard evicted an idle one instead (the waiter then gets the next
-   * idle client or a new connection). Called in place of an 'acquire' listener: on every checkout.
+   * An idle client is about to be handed out: false when the guard evicted it instead (the waiter then gets
+   * the next idle client or a new connection). Absent: no check.
    */
-  acquiring?(client: Client, isNew: boolean): boolean
-  /** A client was given back (before pg-pool decides to keep or remove it). On every release. */
-  released?(client: Client): void
+  checkout?(client: Client): boolean
   /** pool.end() was called. */
   ending(): void
   /** The error for callers still waiting for a client when the pool ends. */
@@ -736,24 +727,17 @@ export const wrap = {
   },
 
   /**
-   * pg-pool hands out a client. The guard records it as in use; one taken from the idle list (isNew false)
-   * is checked first, and one the guard evicted instead is never handed out: the waiter goes back to the
-   * head of the queue and the queue is pulsed, so it gets the next idle client or a new connection (its
-   * slot was freed), never an error for it.
+   * pg-pool hands out a client. One taken from the idle list (isNew false) is checked first; one the guard
+   * evicted instead is never handed out: the waiter goes back to the head of the queue and the queue is
+   * pulsed, so it gets the next idle client or a new connection (its slot was freed), never an error for it.
    */
   acquireClient(pool: PgPool, hooks: PoolHooks, orig: AcquireClient, client: Client, item: PendingItem, idleListener: unknown, isNew: boolean): unknown {
-    const acquiring = hooks.acquiring
-    if (!acquiring || acquiring(client, isNew)) return orig(client, item, idleListener, isNew)
+    const checkout = hooks.checkout
+    if (!checkout || isNew !== false || checkout(client)) return orig(client, item, idleListener, isNew)
     const p = pool$(pool)
     if (!item.timedOut) p._pendingQueue.unshift(item)
     p._pulseQueue()
     return undefined
-  },
-
-  /** pg-pool's _release(client, idleListener, err): the client is given back (and then kept or removed). */
-  release(hooks: PoolHooks, orig: ReleaseClient, client: Client, idleListener: unknown, err: unknown): unknown {
-    hooks.released?.(client)
-    return orig(client, idleListener, err)
   },
 
   /** pg-pool reads options.maxLifetimeSeconds once per client, synchronously, when scheduling its expiry. */
@@ -808,6 +792,4 @@ export function patchPool(pool: PgPool, hooks: PoolHooks, onUnguarded?: () => vo
   p._afterConnect = (...args) => wrap.afterConnect(pool, hooks, afterConnect, args)
   const acquireClient = p._acquireClient.bind(p) as AcquireClient
   p._acquireClient = (client: Client, item: PendingItem, idleListener: unknown, isNew: boolean) => wrap.acquireClient(pool, hooks, acquireClient, client, item, idleListener, isNew)
-  const release = p._release.bind(p) as ReleaseClient
-  p._release = (client: Client, idleListener: unknown, err: unknown) => wrap.release(hooks, release, client, idleListener, err)
 }

@@ -1,6 +1,6 @@
 /**
  * The drop-in pool: pg.Pool itself (same constructor, methods, events, counters), plus `pool.guard`.
- * pg-pool is given the guarded Client class through its own `options.Client`, and the six methods the
+ * pg-pool is given the guarded Client class through its own `options.Client`, and the five methods the
  * guard wraps are overridden here; `guard(existingPool)` attaches the same hooks to a pool it did not build.
  */
 import pg from 'pg'
@@ -10,7 +10,7 @@ import { unguardedWarning } from '../guard/lifecycle'
 import type { GuardOptions } from '../options'
 import { resolveGuardOptions } from '../options'
 import { parseHosts } from '../topology/hosts'
-import { type AcquireClient, type ClientClass, guardedClientClass, HookBinding, type PendingItem, type ReleaseClient, wrap } from '../pg/adapter'
+import { type AcquireClient, type ClientClass, guardedClientClass, HookBinding, type PendingItem, wrap } from '../pg/adapter'
 
 export interface PoolConfig extends Omit<pg.PoolConfig, 'host' | 'port'> {
   /** One host, a comma-separated list ('a,b') or an array, tried in order as libpq does. */
@@ -26,7 +26,6 @@ interface PgPoolMethods {
   newClient(item: PendingItem): void
   _afterConnect(...args: unknown[]): unknown
   _acquireClient: AcquireClient
-  _release: ReleaseClient
 }
 
 const base = pg.Pool.prototype as unknown as PgPoolMethods & pg.Pool
@@ -36,7 +35,6 @@ export class Pool extends pg.Pool {
   readonly #binding: HookBinding
   readonly #connect: (cb?: PendingItem['callback']) => Promise<pg.PoolClient> | undefined
   readonly #acquireClient: AcquireClient
-  readonly #release: ReleaseClient
 
   constructor(config?: PoolConfig) {
     const { guard: guardOptions, rest } = splitConfig(config)
@@ -50,7 +48,6 @@ export class Pool extends pg.Pool {
     // pg-pool's own methods, bound once: the overrides below run on every checkout.
     this.#connect = (base.connect as (c?: unknown) => Promise<pg.PoolClient> | undefined).bind(this)
     this.#acquireClient = base._acquireClient.bind(this)
-    this.#release = base._release.bind(this)
     hideCredentials(this.options, ['connectionString', 'Client'])
     this.guard = new Guard(this, guardOptions, { binding })
   }
@@ -75,10 +72,6 @@ export class Pool extends pg.Pool {
 
   _acquireClient(client: pg.Client, item: PendingItem, idleListener: unknown, isNew: boolean): unknown {
     return wrap.acquireClient(this, this.#binding.hooks!, this.#acquireClient, client, item, idleListener, isNew)
-  }
-
-  _release(client: pg.Client, idleListener: unknown, err: unknown): unknown {
-    return wrap.release(this.#binding.hooks!, this.#release, client, idleListener, err)
   }
 }
 
