@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process'
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import pg from 'pg'
 import { KitError, KitErrorCodes } from './errors'
 import { copyTemplate, template } from './kit-dir'
 import { chownTo, runAs, stderrOf } from './os-user'
@@ -51,7 +52,6 @@ export class ServerFiles {
     chownTo(c.osUser, server.socketDir)
     const key = [c.binaries.binDir, c.binaries.version ?? c.binaries.major, c.osUser?.uid ?? process.getuid?.(), c.user].join('\0')
     copyTemplate(await template(key, (dir) => this.makeTemplate(dir)), server.dataDir)
-    chmodSync(server.dataDir, 0o700)
     chownTo(c.osUser, server.dataDir, true)
     this.writeConf(server, {})
   }
@@ -59,7 +59,7 @@ export class ServerFiles {
   /** `ALTER ROLE ... PASSWORD` for the cluster's superuser, on a running server made by initdb(). */
   async setPassword(server: PgServer): Promise<void> {
     const c = this.ctx
-    await server.query(`ALTER ROLE "${c.user.replace(/"/g, '""')}" PASSWORD '${c.password.replace(/'/g, "''")}'`)
+    await server.query(`ALTER ROLE ${pg.escapeIdentifier(c.user)} PASSWORD ${pg.escapeLiteral(c.password)}`)
   }
 
   private async makeTemplate(dir: string): Promise<void> {

@@ -11,7 +11,7 @@
  * each cluster has its own). initdb takes about a second, the copy a few milliseconds on tmpfs.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { accessSync, constants, cpSync, existsSync, renameSync, rmSync, statfsSync, statSync } from 'node:fs'
+import { accessSync, chmodSync, constants, cpSync, existsSync, renameSync, rmSync, statfsSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -22,9 +22,7 @@ let chosen: string | undefined
 
 /** The directory cluster base directories and templates are made in. */
 export function kitTmpDir(): string {
-  if (chosen !== undefined) return chosen
-  const env = process.env.PGG_KIT_TMPDIR
-  chosen = env ? env : roomyShm() ?? tmpdir()
+  chosen ??= process.env.PGG_KIT_TMPDIR || roomyShm() || tmpdir()
   return chosen
 }
 
@@ -69,5 +67,6 @@ export async function template(key: string, make: (dir: string) => Promise<void>
 
 /** A fresh copy of a template (mode 0700, as PostgreSQL requires of a data directory). */
 export function copyTemplate(from: string, to: string): void {
-  cpSync(from, to, { recursive: true, preserveTimestamps: false })
+  cpSync(from, to, { recursive: true })
+  chmodSync(to, 0o700)
 }
