@@ -11,6 +11,7 @@ const smoke = process.argv.includes('--smoke')
 const only = process.argv.slice(2).filter((a) => !a.startsWith('--'))
 const benches = [
   ['overhead.ts', 'Overhead: throughput and latency vs pg.Pool'],
+  ['profile.ts', "CPU profile: the package's own frames on SELECT 1, beside pg.Pool"],
   ['checkout.ts', 'Checkout check: CPU per checkout vs pg.Pool'],
   ['memory.ts', 'Memory per pooled connection'],
   ['detection.ts', 'Blackhole detection'],

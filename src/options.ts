@@ -76,6 +76,19 @@ export interface GuardOptions {
   replicationLostMs?: number
   /** How often host names are re-resolved (±20 % jitter), and at once on suspicion. 0 = off. @default 1000 */
   dnsIntervalMs?: number
+  /**
+   * How often each configured address the pool holds sockets to is checked on a fresh connection (a login
+   * and one identity query, ±20 % jitter): behind a VIP, a load balancer or a Kubernetes Service, where the
+   * address leads now. Skipped while the pool's own logins there are that recent. 0 = off. @default 2000
+   */
+  addressCheckIntervalMs?: number
+  /**
+   * Learn a primary's standbys from pg_stat_replication (their addresses, its port) and watch each one for a
+   * promotion (a session kept in a bounded wait): the old primary is fenced the moment a standby is promoted,
+   * also when the pool reaches the primary only through a VIP. Never connected to by the pool itself.
+   * @default true with one configured host, else false (list the standbys as hosts instead)
+   */
+  discoverStandbys?: boolean | null
   /** Evict sockets outside the primary's region. @default true with regions and targetSessionAttrs read-write or primary */
   singleRegion?: boolean | null
   /** In-use sockets condemned by topology (fenced, wrong-role, stale-dns, dual-region): 'destroy' now, or retire on 'release'. @default 'destroy' */
@@ -104,6 +117,12 @@ export interface GuardOptions {
    * db.client.connection.* to another instrumentation; 'off'. @default 'all'
    */
   metrics?: 'all' | 'guard-only' | 'off'
+  /**
+   * The zone (or region, or datacenter) this process runs in: every pg_pool_guard.* metric carries it as
+   * pg_pool_guard.client.zone, so fleet rules can tell a zone cut off from a host from a sick host.
+   * @default cloud.availability_zone (else cloud.region) of OTEL_RESOURCE_ATTRIBUTES, else none
+   */
+  zone?: string | null
 }
 
 export type ResolvedGuardOptions = Required<GuardOptions>
@@ -149,6 +168,14 @@ export interface MeterProviderLike {
  *   accept writes; nothing else tells a pool given one name that it moved, so the name is asked every
  *   second (one lookup, usually answered from the resolver's cache). Jitter keeps a fleet from resolving in
  *   lockstep, and a kernel verdict re-resolves at once.
+ * - addressCheckIntervalMs 2 s: behind a VIP or a load balancer a failover moves new connections only; the
+ *   pool's own sessions stay on the old server. A check is a full login (SCRAM: ~3 ms of client CPU, 1-2 ms of
+ *   server CPU here) plus one cheap query, so one every 2 s costs ~0.2 % of a core on each side per address.
+ *   It is the fallback: where the standbys can be watched (discoverStandbys) the promotion itself fences the
+ *   old primary; where they cannot, a check every 2 s bounds the window to ~2 s plus a login.
+ * - discoverStandbys with one host: a pool given one address (a VIP, a Service, a DNS name) cannot name the
+ *   standbys itself; the primary can. One watch session per standby (one query a second, server-side sleeping)
+ *   is what fencing at the promotion costs. With several hosts the list is the user's statement of the cluster.
  * - topologyEvictInUse 'destroy': a write in flight on a fenced old primary is the write the bank lost; stopping
  *   it now is the point. 'release' lets read-mostly pools finish what they are doing.
  * - connectTimeoutMs 10 s: pg waits forever for a connect by default (a silent host holds a SYN for minutes, a
@@ -169,6 +196,8 @@ export interface MeterProviderLike {
  *   rule; benchmarks/checkout.ts), 4 % of a pg.Pool checkout + SELECT 1 — over the hot-path budget if every
  *   checkout paid it. A busy pool's clients are idle for microseconds and skip it (one clock read); a client
  *   idle 100 ms or more — where server idle timeouts, NAT drops and dead peers happen — is always checked.
+ * - zone null: read where the OpenTelemetry SDK reads it (OTEL_RESOURCE_ATTRIBUTES), so the metrics' zone and
+ *   the resource's cannot disagree; a process with neither has no zone label, and fleet rules see one zone.
  */
 export const GUARD_DEFAULTS: ResolvedGuardOptions = {
   keepAliveIdleMs: 5_000,
@@ -196,6 +225,8 @@ export const GUARD_DEFAULTS: ResolvedGuardOptions = {
   topologyIntervalMs: 500,
   replicationLostMs: 3_000,
   dnsIntervalMs: 1_000,
+  addressCheckIntervalMs: 2_000,
+  discoverStandbys: null,
   singleRegion: null,
   topologyEvictInUse: 'destroy',
   connectAttemptTimeoutMs: 3_000,
@@ -205,6 +236,7 @@ export const GUARD_DEFAULTS: ResolvedGuardOptions = {
   poolName: null,
   meterProvider: null,
   metrics: 'all',
+  zone: null,
 }
 
 type Check = (name: string, v: unknown) => void
@@ -302,6 +334,8 @@ const CHECKS: Record<keyof ResolvedGuardOptions, Check> = {
   topologyIntervalMs: timerMs,
   replicationLostMs: timerMs,
   dnsIntervalMs: timerMs,
+  addressCheckIntervalMs: timerMs,
+  discoverStandbys: bool,
   singleRegion: bool,
   topologyEvictInUse: oneOf(['destroy', 'release']),
   connectAttemptTimeoutMs: positiveTimerMs,
@@ -315,6 +349,10 @@ const CHECKS: Record<keyof ResolvedGuardOptions, Check> = {
     if (v !== null && typeof (v as { getMeter?: unknown })?.getMeter !== 'function') throw new ConfigError(`guard.${name} must be an OpenTelemetry MeterProvider`)
   },
   metrics: oneOf(['all', 'guard-only', 'off']),
+  zone: (name, v) => {
+    // A label value: one per process, so any short string keeps cardinality bounded; a long one is a mistake.
+    if (v !== null && (typeof v !== 'string' || v === '' || v.length > 128)) throw new ConfigError(`guard.${name} must be a non-empty string of at most 128 characters`)
+  },
 }
 
 export function resolveGuardOptions(input: GuardOptions | undefined): ResolvedGuardOptions {

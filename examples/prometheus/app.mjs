@@ -4,7 +4,10 @@
 //
 // Without DATABASE_URL it starts its own primary + streaming standby (pg-pool-guard/testing, embedded
 // PostgreSQL). Endpoints: POST /orders, GET /orders, GET /guard (snapshot + topology), GET /healthz.
-// Metrics: http://127.0.0.1:9464/metrics (METRICS_PORT). Set LOAD=0 to stop the built-in order traffic.
+// Metrics: http://127.0.0.1:9464/metrics (METRICS_HOST, METRICS_PORT). Set LOAD=0 to stop the built-in order traffic.
+// In a fleet (pg-pool-guard/testing startFleet, test/kernel/fleet.test.ts) each instance sets
+// OTEL_RESOURCE_ATTRIBUTES=service.instance.id=...,cloud.availability_zone=...: the SDK's resource, and the
+// guard's zone label (pg_pool_guard_client_zone) that examples/prometheus/fleet-alerts.yml compares.
 // Prometheus: prometheus.yml next to this file scrapes it and loads alerts.yml (dual-region, split-brain
 // exposure, eviction bursts, a guard that stopped passing, degraded hosts, lost replication), whose unit
 // tests are alerts.test.yml (promtool test rules alerts.test.yml).
@@ -15,10 +18,12 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus'
 
 const httpPort = Number(process.env.PORT ?? 3000)
 const metricsPort = Number(process.env.METRICS_PORT ?? 9464)
+// The exporter listens on localhost unless told otherwise; a fleet instance is scraped on its own address.
+const metricsHost = process.env.METRICS_HOST || undefined
 
 // The SDK first is simplest; a pool created before it also starts reporting, at its guard's next pass
 // (PoolMetrics.maybeBind), as happens when hoisted imports create pools before sdk.start().
-const sdk = new NodeSDK({ serviceName: 'orders-app', metricReaders: [new PrometheusExporter({ port: metricsPort })] })
+const sdk = new NodeSDK({ serviceName: 'orders-app', metricReaders: [new PrometheusExporter({ host: metricsHost, port: metricsPort })] })
 sdk.start()
 const { Pool } = await import('pg-pool-guard')
 
@@ -65,7 +70,7 @@ const server = http.createServer(async (req, res) => {
 })
 server.listen(httpPort, '127.0.0.1', () => {
   console.log(`orders app on http://127.0.0.1:${httpPort} (POST /orders, GET /orders, GET /guard)`)
-  console.log(`metrics on http://127.0.0.1:${metricsPort}/metrics`)
+  console.log(`metrics on http://${metricsHost ?? '127.0.0.1'}:${metricsPort}/metrics`)
 })
 
 // Built-in traffic so the dashboards move: 4 writers, and a report now and then.

@@ -15,6 +15,7 @@ import type { Client, Pool as PgPool } from 'pg'
 import { ErrorCodes, PoolGuardError } from '../errors'
 import type { HealthTransition, HostHealth } from '../judge/health-rules'
 import type { HostSummary, ProbeResult } from '../judge/kernel-rules'
+import { judgeLogin } from '../judge/login-rules'
 import type { ReplicationTransition } from '../judge/replication-rules'
 import { defaultKernel, type KernelPort } from '../kernel/port'
 import { type GuardOptions, type ResolvedGuardOptions, resolveGuardOptions } from '../options'
@@ -23,7 +24,7 @@ import { PoolMetrics, type PoolView, uniquePoolName } from '../telemetry/metrics
 import { connectPlanner } from '../topology/connect'
 import type { Attempt, TargetSessionAttrs } from '../topology/hosts'
 import { Regions } from '../topology/regions'
-import { defaultLookup, type HostState, Topology } from '../topology/topology'
+import { defaultLookup, type HostState, type ServerState, Topology } from '../topology/topology'
 import { checkoutCheck } from './checkout'
 import { type EvictionActions, type EvictionEvent, Evictor } from './evictor'
 import { Housekeeping, type LeakReport } from './housekeeping'
@@ -44,7 +45,10 @@ const PROBE_LOGIN_MULTIPLE = 4
 export interface TopologySnapshot {
   primary: string | null
   targetSessionAttrs: TargetSessionAttrs
+  /** Configured hosts in list order, then standbys discovered from a primary (`discoveredFrom`). */
   hosts: HostState[]
+  /** Servers by identity, as every source saw them: behind a VIP one host leads to several over time. */
+  servers: ServerState[]
 }
 
 export interface GuardEvents {
@@ -98,14 +102,18 @@ export class Guard extends EventEmitter<GuardEvents> {
     const named = uniquePoolName(o.poolName ?? `${attachment.namePrefix ?? ''}${defaultName}`)
     this.poolName = named.name
     this.releaseName = named.release
-    this.metrics = new PoolMetrics(this.poolName, o.metrics, o.meterProvider as MeterProvider | null, () => this.metricsView())
+    this.metrics = new PoolMetrics(this.poolName, o.metrics, o.meterProvider as MeterProvider | null, () => this.metricsView(), o.zone)
     const regions = new Regions(o.regions)
     const singleRegion = o.singleRegion ?? (regions.configured && (targetSessionAttrs === 'read-write' || targetSessionAttrs === 'primary'))
+    const tcpHosts = hosts.filter((h) => !h.host.startsWith('/'))
     this.topo = new Topology({
       hosts, targetSessionAttrs, regions, loadBalanceHosts,
       lookup: o.lookup ?? defaultLookup,
       topologyIntervalMs: o.topologyIntervalMs,
       dnsIntervalMs: o.dnsIntervalMs,
+      addressCheckIntervalMs: o.addressCheckIntervalMs,
+      discoverStandbys: o.discoverStandbys ?? (tcpHosts.length === 1 && hosts.length === 1),
+      holdsSocketsTo: (key) => this.registry.records().some((r) => r.state !== 'connecting' && `${r.configuredHost}:${r.configuredPort}` === key),
       timeoutMs: o.probeTimeoutMs,
       configFor: monitorConfig,
     })
@@ -162,7 +170,15 @@ export class Guard extends EventEmitter<GuardEvents> {
       this.scheduler.wake()
     })
     const hooks: adapter.PoolHooks = {
-      ...connectPlanner({ baseOptions: poolOptions, topology: this.topo, hosts, targetSessionAttrs, lookup: o.lookup, singleRegion, queryRole, waitForHostMs: o.waitForHostMs, isDegraded: (key) => this.scheduler.isDegraded(key) }),
+      ...connectPlanner({
+        baseOptions: poolOptions, topology: this.topo, hosts, targetSessionAttrs, lookup: o.lookup, singleRegion, queryRole, waitForHostMs: o.waitForHostMs,
+        isDegraded: (key) => this.scheduler.isDegraded(key),
+        judgeLogin,
+        sawIdentity: (client, identity, at) => {
+          const rec = this.registry.get(client)
+          if (rec) this.registry.noteIdentity(rec, identity, at)
+        },
+      }),
       clientCreated: (client, attempt) => lifecycle.created(client, (attempt as Attempt | undefined) ?? null),
       connectFailed: (err) => {
         if (adapter.isPoolTimeout(err)) this.metrics.timeout()
@@ -217,7 +233,7 @@ export class Guard extends EventEmitter<GuardEvents> {
     return this.registry
       .records()
       .filter((r) => members.has(r.client))
-      .map((r) => toSnapshot(r, this.topo.state(r.configuredHost, r.configuredPort)?.timeline ?? null))
+      .map((r) => toSnapshot(r, (r.server ? this.topo.servers.get(r.server.id)?.timeline : undefined) ?? this.topo.state(r.configuredHost, r.configuredPort)?.timeline ?? null))
   }
 
   /** The configured hosts: role, timeline, reachability, DNS answer, region, fencing, replication; and the primary. */
@@ -225,7 +241,8 @@ export class Guard extends EventEmitter<GuardEvents> {
     return {
       primary: this.topo.primary,
       targetSessionAttrs: this.topo.options.targetSessionAttrs,
-      hosts: [...this.topo.hosts.values()].map((h) => ({ ...h, spec: { ...h.spec }, replication: { ...h.replication } })),
+      hosts: [...this.topo.hosts.values()].map((h) => ({ ...h, spec: { ...h.spec }, replication: { ...h.replication }, routes: h.routes.map((r) => ({ ...r })) })),
+      servers: [...this.topo.servers.values()].map((x) => ({ ...x, role: x.role && { ...x.role } })),
     }
   }
 
@@ -272,6 +289,14 @@ export class Guard extends EventEmitter<GuardEvents> {
   /** A summary: the guard holds the pool and its clients, whose options may carry credentials. */
   [inspect.custom](): string {
     return `Guard { connections: ${this.snapshot().length}, primary: ${this.topo.primary}, stopped: ${this.stopped} }`
+  }
+
+  /**
+   * The same summary for JSON.stringify (a logger serialising the pool reaches `pool.guard`): the guard's
+   * fields lead back to the pool (a cycle, which throws) and to options that may carry credentials.
+   */
+  toJSON(): { poolName: string; connections: number; primary: string | null; stopped: boolean } {
+    return { poolName: this.poolName, connections: this.snapshot().length, primary: this.topo.primary, stopped: this.stopped }
   }
 
   /** Stops every timer and monitoring connection (also done when the pool has ended). */

@@ -48,7 +48,7 @@ export class Lifecycle {
       const at = Date.now()
       d.registry.noteRole(rec, role, at)
       // Pushed again when a standby is promoted under this session: the topology hears it at once.
-      if (rec.state === 'idle' || rec.state === 'in-use') d.topology.noteRole(`${rec.configuredHost}:${rec.configuredPort}`, role, at)
+      if (rec.state === 'idle' || rec.state === 'in-use') d.topology.noteRole(`${rec.configuredHost}:${rec.configuredPort}`, role, at, rec.pooler ? null : (rec.server?.id ?? null))
       d.wake()
     })
     const serverSaid = (severity: string, code: string | undefined, message: string): void =>
@@ -85,7 +85,7 @@ export class Lifecycle {
     pool.on('connect', (client) => {
       const rec = registry.get(client)
       if (rec) registry.noteBackend(rec, backendPidOf(client))
-      if (rec?.serverRole) this.d.topology.noteRole(`${rec.configuredHost}:${rec.configuredPort}`, rec.serverRole, rec.serverRoleAt ?? Date.now())
+      if (rec?.serverRole) this.d.topology.noteRole(`${rec.configuredHost}:${rec.configuredPort}`, rec.serverRole, rec.serverRoleAt ?? Date.now(), rec.pooler ? null : (rec.server?.id ?? null))
     })
     pool.on('acquire', (client) => {
       const rec = registry.get(client)

@@ -8,13 +8,14 @@ import type { ConnRecord } from './registry'
 import type { Scheduler } from './scheduler'
 import type { Topology } from '../topology/topology'
 
-export function poolView(pool: PgPool, records: readonly ConnRecord[], scheduler: Pick<Scheduler, 'foreign' | 'health'>, topology: Pick<Topology, 'hosts'>, minIdle: number): PoolView {
+export function poolView(pool: PgPool, records: readonly ConnRecord[], scheduler: Pick<Scheduler, 'foreign' | 'health' | 'isDegraded'>, topology: Pick<Topology, 'hosts'>, minIdle: number): PoolView {
   const po = poolOptionsOf(pool)
   const members = new Set(clientsOf(pool))
   const live = records.filter((r) => members.has(r.client) && r.state !== 'connecting')
   const idle = pool.idleCount
   const regions = new Set(live.map((r) => r.region).filter((x) => x !== null))
-  const writable = new Set(live.filter((r) => r.role === 'primary' && r.readOnly === false).map((r) => endpointOf(r)))
+  // By server identity where the session read it: behind a VIP the old and the new primary share one endpoint.
+  const writable = new Set(live.filter((r) => r.role === 'primary' && r.readOnly === false).map((r) => r.server?.id ?? endpointOf(r)))
   return {
     idle,
     used: Math.max(0, live.length - idle),
@@ -40,5 +41,29 @@ export function poolView(pool: PgPool, records: readonly ConnRecord[], scheduler
     replication: [...topology.hosts.values()]
       .filter((h) => h.replication.since !== null || h.replication.pendingSince !== null || h.replication.detail !== null)
       .map((h) => ({ address: h.spec.host, port: h.spec.port, state: h.replication.state, lagSeconds: h.replication.lagSeconds })),
+    ...fleetView(live, scheduler, topology),
   }
+}
+
+/**
+ * The fleet view's per-host facts (issue 21), read at collection time from what the guard already keeps:
+ * the host's down mark (kernel or probe verdict, or its monitor cannot reach it), the connect planner's
+ * degraded fact, and the timeline of each host the pool writes through. Nothing is computed per query.
+ */
+function fleetView(live: readonly ConnRecord[], scheduler: Pick<Scheduler, 'isDegraded'>, topology: Pick<Topology, 'hosts'>): Pick<PoolView, 'hostStatus' | 'writableTimelines'> {
+  const hostStatus: NonNullable<PoolView['hostStatus']> = []
+  for (const h of topology.hosts.values()) {
+    // A host never reached (reachable null) has nothing to report: a fleet rule would count it as healthy.
+    const status = h.down !== null ? 'down' : scheduler.isDegraded(h.key) ? 'degraded' : h.reachable === true ? 'up' : null
+    if (status !== null) hostStatus.push({ address: h.spec.host, port: h.spec.port, status })
+  }
+  // Every known host, 0 where the pool writes through none of it: the SDK keeps exporting an attribute set
+  // it saw once, so a host the pool stopped writing through must say so, not keep its last timeline.
+  const writing = new Set<string>()
+  for (const r of live) if (r.role === 'primary' && r.readOnly === false) writing.add(`${r.configuredHost}:${r.configuredPort}`)
+  const writableTimelines: NonNullable<PoolView['writableTimelines']> = []
+  for (const h of topology.hosts.values()) {
+    writableTimelines.push({ address: h.spec.host, port: h.spec.port, timeline: writing.has(h.key) ? (h.timeline ?? 0) : 0 })
+  }
+  return { hostStatus, writableTimelines }
 }

@@ -26,6 +26,12 @@ export interface ProbeTarget {
   port: number
   /** The host name the pool was configured with, for TLS server name checks. */
   configuredHost: string
+  /**
+   * A pooler answers at this endpoint: a login it accepts proves it alive. The query behind it waits for a
+   * server connection, which is the pooler's own business (a server restart behind PgBouncer holds it for
+   * server_login_retry): condemning the pooler for it would only add errors to the wait pg.Pool sits out.
+   */
+  pooler?: boolean
 }
 
 export async function probe(poolOptions: object, target: ProbeTarget, timeoutMs: number): Promise<ProbeResult> {
@@ -58,7 +64,7 @@ export async function probe(poolOptions: object, target: ProbeTarget, timeoutMs:
       socket?.once('data', () => {
         arm(timeoutMs + SLOW_LINK_MULTIPLE * (Date.now() - startedAt))
       })
-      connected.then(() => client.query('SELECT 1')).then(() => resolve(), reject)
+      connected.then(() => (target.pooler ? undefined : client.query('SELECT 1'))).then(() => resolve(), reject)
     }).finally(() => clearTimeout(timer))
     client.end().catch(() => {})
     return { endpoint: target.endpoint, alive: true, startedAt, finishedAt: Date.now() }

@@ -18,6 +18,7 @@ import { tcpStateName } from '../kernel/tcp-info'
 import type { VerdictKind } from '../judge/verdicts'
 import type { SocketOptionsReport } from '../socket/harden'
 import type { Attempt, ServerRole } from '../topology/hosts'
+import type { ServerIdentity, SessionIdentity } from '../topology/identity'
 
 export interface VerdictRecord {
   kind: VerdictKind
@@ -69,6 +70,14 @@ export interface ConnRecord {
   readonly serverRoleAt: number | null
   /** The connection attempt this client was made for (host, port, required role). */
   readonly attempt: Attempt | null
+  /**
+   * The server this session reached, read once after login (topology/identity.ts), and when: behind a VIP
+   * or a load balancer, which server the address led to. Null where it was not read.
+   */
+  readonly server: ServerIdentity | null
+  readonly serverAt: number | null
+  /** A pooler answers in front (PgBouncer, RDS Proxy, ...): the session's server changes per transaction. */
+  readonly pooler: boolean | null
   /** Stack of the code that acquired it, kept only when leak detection is on. */
   readonly acquiredStack: string | null
   readonly leakReported: boolean
@@ -84,7 +93,7 @@ export interface KernelSnapshot extends Omit<KernelSample, 'bytesReceived' | 'by
 }
 
 /** A record as `snapshot()` returns it: plain data (JSON-safe), no client or socket object, no secrets. */
-export type ConnSnapshot = Omit<ConnRecord, 'client' | 'socket' | 'acquiredStack' | 'leakReported' | 'kernel' | 'goneReason' | 'serverRole' | 'serverRoleAt' | 'attempt'> & {
+export type ConnSnapshot = Omit<ConnRecord, 'client' | 'socket' | 'acquiredStack' | 'leakReported' | 'kernel' | 'goneReason' | 'serverRole' | 'serverRoleAt' | 'attempt' | 'serverAt'> & {
   /** The host's timeline, as the topology last read it. */
   timeline: number | null
   kernel: KernelSnapshot | null
@@ -126,7 +135,7 @@ export class Registry {
       remoteAddress: null, remotePort: null, localAddress: null, localPort: null, family: null, fd: null, inode: null,
       backendPid: null, role: null, readOnly: null, region: null, socketOptions: null, serverRole: null, serverRoleAt: null,
       attempt, kernel: null, verdict: null, goneReason: null, createdAt: now, lastAcquiredAt: null, lastReleasedAt: null,
-      uses: 0, acquiredStack: null, leakReported: false,
+      uses: 0, acquiredStack: null, leakReported: false, server: null, serverAt: null, pooler: null,
     }
     this.byClient.set(client, rec)
     this.arm(rec, now)
@@ -200,6 +209,15 @@ export class Registry {
     this.version++
   }
 
+  /** What the session's identity query said (login), for the topology rules. */
+  noteIdentity(record: ConnRecord, identity: SessionIdentity, at: number): void {
+    const rec = this.own(record)
+    rec.server = identity.server
+    rec.serverAt = at
+    rec.pooler = identity.pooler
+    this.version++
+  }
+
   noteSample(record: ConnRecord, sample: KernelSample | null): void {
     this.own(record).kernel = sample
   }
@@ -254,10 +272,11 @@ export class Registry {
 }
 
 export function toSnapshot(rec: ConnRecord, timeline: number | null): ConnSnapshot {
-  const { client: _c, socket: _s, acquiredStack: _a, leakReported: _l, kernel: k, goneReason: _g, serverRole: _r, serverRoleAt: _t, attempt: _p, ...rest } = rec
+  const { client: _c, socket: _s, acquiredStack: _a, leakReported: _l, kernel: k, goneReason: _g, serverRole: _r, serverRoleAt: _t, attempt: _p, serverAt: _sa, ...rest } = rec
   return {
     ...rest,
     timeline,
+    server: rec.server && { ...rec.server, role: { ...rec.server.role } },
     socketOptions: rec.socketOptions && { ...rec.socketOptions, errors: [...rec.socketOptions.errors] },
     verdict: rec.verdict && { ...rec.verdict },
     kernel: k && {

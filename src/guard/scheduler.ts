@@ -234,12 +234,14 @@ export class Scheduler {
     if (live.length === 0 && !observed) return null
     return {
       hosts: t.hosts,
+      servers: t.servers,
       primary: t.primary,
       targetSessionAttrs: t.options.targetSessionAttrs,
       singleRegion: this.d.singleRegion,
-      fencing: t.monitored && observed,
+      fencing: observed,
       sockets: live.map((r) => ({
         id: r.id, hostKey: `${r.configuredHost}:${r.configuredPort}`, ip: r.remoteAddress, role: r.serverRole, roleAt: r.serverRoleAt, region: r.region,
+        serverId: r.server?.id ?? null, loginAt: r.serverAt, pooler: r.pooler === true,
       })),
     }
   }
@@ -248,7 +250,7 @@ export class Scheduler {
   private act(j: Judgement, live: ConnRecord[], now: number): void {
     const o = this.d.options
     const t = this.d.topology
-    if (j.fencing) t.applyFencing(j.fencing.primary, j.fencing.fenced)
+    if (j.fencing) t.applyFencing(j.fencing.primary, j.fencing.fencedServers)
     const byId = new Map(live.map((r) => [r.id, r]))
     for (const v of j.verdicts) {
       const rec = byId.get(v.id)
@@ -267,7 +269,7 @@ export class Scheduler {
       if (!rec) continue
       const target = {
         endpoint: p.endpoint, ip: rec.remoteAddress ?? rec.configuredHost, port: rec.remotePort ?? rec.configuredPort,
-        configuredHost: rec.configuredHost, hostKey: `${rec.configuredHost}:${rec.configuredPort}`,
+        configuredHost: rec.configuredHost, hostKey: `${rec.configuredHost}:${rec.configuredPort}`, pooler: rec.pooler === true,
       }
       this.d.probes.request(target, p.urgent ? o.stallMs : o.probeIntervalMs, now)
     }
@@ -309,8 +311,9 @@ export class Scheduler {
   /** Hosts judged down are probed every recoveryIntervalMs until one answers (new connects fail at once meanwhile). */
   private recoverDownHosts(now: number): void {
     for (const h of this.d.topology.hosts.values()) {
-      if (h.down === null || h.spec.host.startsWith('/')) continue
-      this.d.probes.recover(h.key, { endpoint: h.key, ip: h.spec.host, port: h.spec.port, configuredHost: h.spec.host }, this.d.options.recoveryIntervalMs, now)
+      // Discovered standbys are watched, never connected to by the pool: nothing waits for them.
+      if (h.down === null || h.spec.host.startsWith('/') || h.discoveredFrom !== null) continue
+      this.d.probes.recover(h.key, { endpoint: h.key, ip: h.spec.host, port: h.spec.port, configuredHost: h.spec.host, pooler: h.pooler === true }, this.d.options.recoveryIntervalMs, now)
     }
   }
 

@@ -11,7 +11,7 @@
  */
 import { type ClassifierOptions, classify, type HostSummary, type ProbeRequest, type ProbeResult, type SocketInput, type SocketMemory } from './kernel-rules'
 import { decideFencing, type TopologySocket, topologyVerdicts } from './topology-rules'
-import type { HostState } from '../topology/topology'
+import type { HostState, ServerState } from '../topology/topology'
 import type { TargetSessionAttrs } from '../topology/hosts'
 import { VERDICTS, type VerdictKind } from './verdicts'
 
@@ -27,12 +27,14 @@ export interface KernelFacts {
 
 export interface TopologyFacts {
   hosts: ReadonlyMap<string, HostState>
+  /** Servers by identity, as every source saw them (topology.ts): fencing is per server. */
+  servers?: ReadonlyMap<string, ServerState>
   /** The primary as last decided (ties in fencing go to it). */
   primary: string | null
   targetSessionAttrs: TargetSessionAttrs
   singleRegion: boolean
   sockets: TopologySocket[]
-  /** Whether host monitors run (fencing needs their view of every host). */
+  /** Whether to decide fencing: a monitor, a watch, an address check or a login observed a server since the last tick. */
   fencing: boolean
 }
 
@@ -63,8 +65,8 @@ export interface Judgement {
   probeRequests: ProbeRequest[]
   /** Configured hosts a verdict judged gone (first verdict's evidence): mark them down, look again. */
   hostsDown: Map<string, string>
-  /** The new fencing decision, when the topology part ran with monitors. */
-  fencing: { primary: string | null; fenced: Map<string, string> } | null
+  /** The new fencing decision (per host for the server it leads to, and per server), when it was decided. */
+  fencing: { primary: string | null; fenced: Map<string, string>; fencedServers: Map<string, string> } | null
   /** Whether anything on the kernel side was suspect (stalls, probe requests): keep the full cadence, read /proc. */
   suspicion: boolean
 }
@@ -109,15 +111,17 @@ export function judge(f: Facts): Judgement {
   if (f.topology) {
     const t = f.topology
     let hostsNow = t.hosts
+    let serversNow = t.servers ?? new Map<string, ServerState>()
     let primary = t.primary
     if (t.fencing) {
-      fencing = decideFencing([...t.hosts.values()], t.primary)
+      fencing = decideFencing([...t.hosts.values()], t.primary, serversNow, f.now)
       primary = fencing.primary
       // The topology verdicts below see the fencing just decided.
       hostsNow = new Map([...t.hosts].map(([k, h]) => [k, { ...h, fenced: fencing!.fenced.get(k) ?? null }]))
+      serversNow = new Map([...serversNow].map(([k, s]) => [k, { ...s, fenced: fencing!.fencedServers.get(k) ?? null }]))
     }
     const judged = new Set(verdicts.map((v) => v.id))
-    for (const v of topologyVerdicts(hostsNow as Map<string, HostState>, t.sockets, t.targetSessionAttrs, primary, t.singleRegion)) {
+    for (const v of topologyVerdicts(hostsNow as Map<string, HostState>, t.sockets, t.targetSessionAttrs, primary, t.singleRegion, serversNow)) {
       if (!judged.has(v.id)) verdicts.push({ id: v.id, kind: v.kind, evidence: v.evidence, firstEvidenceAt: f.now })
     }
   }

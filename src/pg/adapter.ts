@@ -400,6 +400,11 @@ export interface PoolHooks {
   plan?(): { target: unknown; label: string }[]
   /** Turns the failures of a multi-attempt connect into one error. */
   attemptsFailed?(failures: { label: string; error: Error }[]): Error
+  /**
+   * One host: after a failed attempt, how long to wait before the next one (no query was sent), or undefined
+   * to fail the caller now. `elapsedMs` since the first attempt.
+   */
+  retryAfter?(err: Error, elapsedMs: number): number | undefined
   /** pool.connect() was called (also by pool.query); returns a tag to attach to the client it yields. */
   connectCalled?(): unknown
   /** The client pool.connect() yields, with the tag connectCalled returned. */
@@ -655,8 +660,34 @@ export const wrap = {
     if (verdict) return refuse(pool, item, verdict)
     const plan = hooks?.plan?.() ?? []
     if (plan.length <= 1 || !hooks?.attemptsFailed) {
-      binding.nextAttempt = plan[0]?.target
-      return orig(item)
+      const retryAfter = hooks?.retryAfter
+      if (!retryAfter) {
+        binding.nextAttempt = plan[0]?.target
+        return orig(item)
+      }
+      // One host: a refused login (it reached a fenced server behind a VIP that has not switched yet) is
+      // tried again within the hook's bound; no query was sent, so nothing is retried but the connection.
+      const p = pool$(pool)
+      const started = Date.now()
+      const attempt = (): void => {
+        binding.nextAttempt = plan[0]?.target
+        orig({
+          get timedOut() {
+            return item.timedOut
+          },
+          callback: (err, client, done) => {
+            const delay = err ? retryAfter(err, Date.now() - started) : undefined
+            if (delay === undefined || item.timedOut || p.ending) return item.callback(err, client, done)
+            setTimeout(() => {
+              if (item.timedOut) return
+              if (p.ending) return refuse(pool, item, hooks?.endedError?.() ?? err!)
+              if (p._clients.length >= p.options.max) return void p._pendingQueue.unshift(item)
+              attempt()
+            }, delay).unref()
+          },
+        })
+      }
+      return attempt()
     }
     const attemptsFailed = hooks.attemptsFailed
     const p = pool$(pool)

@@ -13,7 +13,9 @@
  */
 import type { Attributes, Counter, Histogram, Meter, MeterProvider, Observable, ObservableResult } from '@opentelemetry/api'
 import {
+  ATTR_CLIENT_ZONE,
   ATTR_HOST_STATE,
+  ATTR_HOST_STATUS,
   ATTR_IN_USE,
   ATTR_POOL_NAME,
   ATTR_PROBE_OUTCOME,
@@ -26,10 +28,14 @@ import {
   ATTR_STATE,
   ATTR_TCP_STATE,
   ATTR_VERDICT,
+  FLEET,
   GUARD,
   HOST_HEALTH,
   HOST_STATE_DEGRADED,
   HOST_STATE_HEALTHY,
+  HOST_STATUS_DEGRADED,
+  HOST_STATUS_DOWN,
+  HOST_STATUS_UP,
   type InstrumentSpec,
   REPLICATION,
   REPLICATION_STATE_LOST,
@@ -39,6 +45,7 @@ import {
   STATE_IDLE,
   STATE_USED,
 } from './semconv'
+import { clientZone } from './resource'
 
 const VERSION = '0.1.0'
 
@@ -83,7 +90,7 @@ function instruments(meter: Meter): Instruments {
   for (const s of [SEMCONV.connectionCount, SEMCONV.idleMax, SEMCONV.idleMin, SEMCONV.max, SEMCONV.pendingRequests]) {
     observables[s.name] = meter.createObservableUpDownCounter(s.name, { unit: s.unit, description: s.description })
   }
-  for (const s of [GUARD.sockets, GUARD.foreignSockets, GUARD.regions, GUARD.writableHosts, ...Object.values(HOST_HEALTH), ...Object.values(REPLICATION)]) {
+  for (const s of [GUARD.sockets, GUARD.foreignSockets, GUARD.regions, GUARD.writableHosts, ...Object.values(HOST_HEALTH), ...Object.values(REPLICATION), ...Object.values(FLEET)]) {
     observables[s.name] = meter.createObservableGauge(s.name, { unit: s.unit, description: s.description })
   }
   i = {
@@ -122,6 +129,10 @@ export interface PoolView {
   replication: { address: string; port: number; state: 'streaming' | 'lost' | 'unknown'; lagSeconds: number | null }[]
   /** Per endpoint, from the host-health rule. */
   health: { address: string; port: number; state: 'healthy' | 'degraded'; rttSeconds: number | null; retransmitRatio: number | null; queuedBytes: number }[]
+  /** Per host the pool knows, this instance's judgement of it (fleet view); hosts not reached yet are left out. */
+  hostStatus?: { address: string; port: number; status: 'up' | 'degraded' | 'down' | null }[]
+  /** Per host the pool knows, the timeline its monitor read if the pool holds writable sockets through it, else 0 (fleet view: dual writes). */
+  writableTimelines?: { address: string; port: number; timeline: number }[]
 }
 
 export type MetricsMode = 'all' | 'guard-only' | 'off'
@@ -141,6 +152,11 @@ function isNoop(a: Api, meter: Meter): boolean {
 export class PoolMetrics {
   private i: Instruments | undefined
   private readonly base: Attributes
+  /**
+   * `base` plus the client's zone, for the pg_pool_guard.* instruments only: built once here, so no data
+   * point pays for it, and the per-checkout semantic-convention histograms keep `base` (and their cost).
+   */
+  private readonly guardBase: Attributes
   private meter: Meter | undefined
   private callback: ((r: import('@opentelemetry/api').BatchObservableResult) => void) | undefined
   private readonly semconv: boolean
@@ -162,9 +178,13 @@ export class PoolMetrics {
     readonly poolName: string,
     mode: MetricsMode,
     provider: MeterProvider | null,
-    view: () => PoolView
+    view: () => PoolView,
+    /** The `zone` option; null reads it from OTEL_RESOURCE_ATTRIBUTES (telemetry/resource.ts). */
+    zone: string | null = null
   ) {
     this.base = { [ATTR_POOL_NAME]: poolName }
+    const z = clientZone(zone)
+    this.guardBase = z === null ? this.base : { ...this.base, [ATTR_CLIENT_ZONE]: z }
     this.mode = mode
     this.semconv = mode === 'all'
     this.view = view
@@ -218,11 +238,15 @@ export class PoolMetrics {
     const o = this.i.observables
     const semconv = this.semconv
     const base = this.base
+    const gbase = this.guardBase
     const view = this.view
     const zero: PoolView = { idle: 0, used: 0, max: 0, idleMin: 0, idleMax: 0, pending: 0, sockets: [], foreignSockets: 0, regions: 0, writableHosts: 0, health: [], replication: [] }
+    // The fleet series last reported: an ended pool reports them as zeros (no current state, no timeline).
+    let fleetHosts: { address: string; port: number }[] = []
     this.callback = (r) => {
       // An ended pool reports zeros once (a cumulative SDK would otherwise keep showing its last values), then leaves.
-      const v = this.ended ? zero : view()
+      const v = this.ended ? { ...zero, hostStatus: fleetHosts.map((h) => ({ ...h, status: null })), writableTimelines: fleetHosts.map((h) => ({ ...h, timeline: 0 })) } : view()
+      if (!this.ended) fleetHosts = (v.writableTimelines ?? v.hostStatus ?? []).map((h) => ({ address: h.address, port: h.port }))
       if (this.ended) setImmediate(() => this.unregister())
       if (semconv) {
         r.observe(o[SEMCONV.connectionCount.name], v.idle, { ...base, [ATTR_STATE]: STATE_IDLE })
@@ -240,37 +264,46 @@ export class PoolMetrics {
         else {
           groups.set(key, {
             n: 1,
-            attrs: { ...base, [ATTR_TCP_STATE]: s.tcpState, [ATTR_SERVER_ADDRESS]: s.address, [ATTR_SERVER_PORT]: s.port, [ATTR_REGION]: s.region ?? 'none', [ATTR_ROLE]: s.role ?? 'unknown' },
+            attrs: { ...gbase, [ATTR_TCP_STATE]: s.tcpState, [ATTR_SERVER_ADDRESS]: s.address, [ATTR_SERVER_PORT]: s.port, [ATTR_REGION]: s.region ?? 'none', [ATTR_ROLE]: s.role ?? 'unknown' },
           })
         }
       }
       for (const g of groups.values()) r.observe(o[GUARD.sockets.name], g.n, g.attrs)
-      r.observe(o[GUARD.foreignSockets.name], v.foreignSockets, base)
-      r.observe(o[GUARD.regions.name], v.regions, base)
-      r.observe(o[GUARD.writableHosts.name], v.writableHosts, base)
+      r.observe(o[GUARD.foreignSockets.name], v.foreignSockets, gbase)
+      r.observe(o[GUARD.regions.name], v.regions, gbase)
+      r.observe(o[GUARD.writableHosts.name], v.writableHosts, gbase)
       for (const h of v.health) {
-        const at = { ...base, [ATTR_SERVER_ADDRESS]: h.address, [ATTR_SERVER_PORT]: h.port }
+        const at = { ...gbase, [ATTR_SERVER_ADDRESS]: h.address, [ATTR_SERVER_PORT]: h.port }
         for (const state of [HOST_STATE_HEALTHY, HOST_STATE_DEGRADED]) r.observe(o[HOST_HEALTH.health.name], h.state === state ? 1 : 0, { ...at, [ATTR_HOST_STATE]: state })
         if (h.rttSeconds !== null) r.observe(o[HOST_HEALTH.rtt.name], h.rttSeconds, at)
         if (h.retransmitRatio !== null) r.observe(o[HOST_HEALTH.retransmitRatio.name], h.retransmitRatio, at)
         r.observe(o[HOST_HEALTH.queuedBytes.name], h.queuedBytes, at)
       }
       for (const h of v.replication) {
-        const at = { ...base, [ATTR_SERVER_ADDRESS]: h.address, [ATTR_SERVER_PORT]: h.port }
+        const at = { ...gbase, [ATTR_SERVER_ADDRESS]: h.address, [ATTR_SERVER_PORT]: h.port }
         const current = h.state === 'streaming' ? REPLICATION_STATE_OK : h.state === 'lost' ? REPLICATION_STATE_LOST : REPLICATION_STATE_UNKNOWN
         for (const state of [REPLICATION_STATE_OK, REPLICATION_STATE_LOST, REPLICATION_STATE_UNKNOWN]) {
           r.observe(o[REPLICATION.state.name], current === state ? 1 : 0, { ...at, [ATTR_REPLICATION_STATE]: state })
         }
         if (h.lagSeconds !== null) r.observe(o[REPLICATION.lag.name], h.lagSeconds, at)
       }
+      for (const h of v.hostStatus ?? []) {
+        const at = { ...gbase, [ATTR_SERVER_ADDRESS]: h.address, [ATTR_SERVER_PORT]: h.port }
+        for (const status of [HOST_STATUS_UP, HOST_STATUS_DEGRADED, HOST_STATUS_DOWN]) {
+          r.observe(o[FLEET.hostStatus.name], h.status === status ? 1 : 0, { ...at, [ATTR_HOST_STATUS]: status })
+        }
+      }
+      for (const w of v.writableTimelines ?? []) {
+        r.observe(o[FLEET.writableTimeline.name], w.timeline, { ...gbase, [ATTR_SERVER_ADDRESS]: w.address, [ATTR_SERVER_PORT]: w.port })
+      }
     }
     meter.addBatchObservableCallback(this.callback, Object.values(o))
     // Series known in advance start at 0, so dashboards and alerts have data before the first event.
     if (this.semconv) this.i.timeouts.add(0, base)
-    this.i.retransmits.add(0, base)
-    this.i.keepaliveProbes.add(0, base)
-    this.i.probes.add(0, { ...base, [ATTR_PROBE_OUTCOME]: 'alive' })
-    this.i.probes.add(0, { ...base, [ATTR_PROBE_OUTCOME]: 'dead' })
+    this.i.retransmits.add(0, gbase)
+    this.i.keepaliveProbes.add(0, gbase)
+    this.i.probes.add(0, { ...gbase, [ATTR_PROBE_OUTCOME]: 'alive' })
+    this.i.probes.add(0, { ...gbase, [ATTR_PROBE_OUTCOME]: 'dead' })
     return true
   }
 
@@ -302,27 +335,27 @@ export class PoolMetrics {
   }
 
   verdict(kind: string): void {
-    this.i?.verdicts.add(1, { ...this.base, [ATTR_VERDICT]: kind })
+    this.i?.verdicts.add(1, { ...this.guardBase, [ATTR_VERDICT]: kind })
   }
 
   evicted(reason: string, inUse: boolean, detectionMs: number | null): void {
     if (!this.i) return
-    this.i.evictions.add(1, { ...this.base, [ATTR_REASON]: reason, [ATTR_IN_USE]: inUse })
-    if (detectionMs !== null) this.i.detectionTime.record(Math.max(0, detectionMs) / 1000, { ...this.base, [ATTR_REASON]: reason })
+    this.i.evictions.add(1, { ...this.guardBase, [ATTR_REASON]: reason, [ATTR_IN_USE]: inUse })
+    if (detectionMs !== null) this.i.detectionTime.record(Math.max(0, detectionMs) / 1000, { ...this.guardBase, [ATTR_REASON]: reason })
   }
 
   pass(ms: number, retransmits: number, probes: number): void {
     if (this.i === undefined) this.maybeBind()
     const i = this.i
     if (i === undefined) return
-    i.passDuration.record(ms / 1000, this.base)
-    if (retransmits > 0) i.retransmits.add(retransmits, this.base)
-    if (probes > 0) i.keepaliveProbes.add(probes, this.base)
+    i.passDuration.record(ms / 1000, this.guardBase)
+    if (retransmits > 0) i.retransmits.add(retransmits, this.guardBase)
+    if (probes > 0) i.keepaliveProbes.add(probes, this.guardBase)
   }
 
   probe(alive: boolean): void {
     if (this.i === undefined) this.maybeBind()
-    this.i?.probes.add(1, { ...this.base, [ATTR_PROBE_OUTCOME]: alive ? 'alive' : 'dead' })
+    this.i?.probes.add(1, { ...this.guardBase, [ATTR_PROBE_OUTCOME]: alive ? 'alive' : 'dead' })
   }
 
   /** The pool ended: the next collection reports zeros, then this pool's callback is removed. */

@@ -176,3 +176,38 @@ export const REPLICATION = {
     description: 'On a primary: the largest replay lag of its streaming standbys (pg_stat_replication.replay_lag; absent once they caught up and idle)',
   },
 } as const satisfies Record<string, InstrumentSpec>
+
+/**
+ * The fleet view (issue 21): what one instance measured, said so that N instances' measurements can be
+ * compared across zones by PromQL (examples/prometheus/fleet-alerts.yml).
+ *
+ * ATTR_CLIENT_ZONE is the zone (or region, or datacenter) the measuring process runs in — guard option
+ * `zone`, by default `cloud.availability_zone` (else `cloud.region`) of OTEL_RESOURCE_ATTRIBUTES, the same
+ * value the SDK puts in the resource. It rides on every pg_pool_guard.* data point (one value per process:
+ * no cardinality of its own), never on db.client.connection.* (the semantic conventions' set, and the
+ * per-checkout histograms, stay as they are). The instance itself is the resource's service.instance.id,
+ * which Prometheus sees as `instance` (its scrape target, or service.instance.id through the Collector).
+ *
+ * FLEET.hostStatus is the instance's judgement of each host it knows (configured, or discovered from a
+ * primary), in the hw.status shape of HOST_HEALTH: down (a host-dead or host-unresponsive verdict, or its
+ * monitor cannot reach it, until it answers again), degraded (the pool routes around it: its sockets' TCP
+ * health), else up; a host the instance has not reached yet has no series. FLEET.writableTimeline says
+ * which branch of the cluster's history the pool writes on: two instances of one pool on different
+ * timelines are writing to two primaries.
+ */
+export const ATTR_CLIENT_ZONE = 'pg_pool_guard.client.zone'
+export const ATTR_HOST_STATUS = 'pg_pool_guard.host.status'
+export const HOST_STATUS_UP = 'up'
+export const HOST_STATUS_DEGRADED = 'degraded'
+export const HOST_STATUS_DOWN = 'down'
+
+export const FLEET = {
+  hostStatus: {
+    name: 'pg_pool_guard.host.status', kind: 'observable-gauge', unit: '{host}',
+    description: 'This instance\'s judgement of a database host: 1 for its current pg_pool_guard.host.status (up, degraded, down), 0 for the others',
+  },
+  writableTimeline: {
+    name: 'pg_pool_guard.writable_host.timeline', kind: 'observable-gauge', unit: '{timeline}',
+    description: 'Timeline of each writable host the pool holds sockets to, as its host monitor last read it (two instances of one pool on different timelines: two primaries)',
+  },
+} as const satisfies Record<string, InstrumentSpec>

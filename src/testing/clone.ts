@@ -12,7 +12,7 @@ import { chownTo } from './os-user'
 import type { PgServer, ServerContext } from './server'
 
 /** Clones `from` (running) into `server` through replication slot `slot`, configures it as a standby, starts it. */
-export async function cloneStandby(ctx: ServerContext, files: ServerFiles, server: PgServer, from: PgServer, slot: string): Promise<void> {
+export async function cloneStandby(ctx: ServerContext, files: ServerFiles, server: PgServer, from: PgServer, slot: string, beforeStart?: () => Promise<void>): Promise<void> {
   rmSync(server.dataDir, { recursive: true, force: true })
   mkdirSync(server.socketDir, { recursive: true })
   chownTo(ctx.osUser, server.socketDir)
@@ -31,6 +31,7 @@ export async function cloneStandby(ctx: ServerContext, files: ServerFiles, serve
   const conninfo = `host=${from.host} port=${from.port} user=${ctx.user} password=${ctx.password} application_name=${server.name}`
   files.writeConf(server, { primary_conninfo: conninfo, primary_slot_name: slot, recovery_target_timeline: 'latest' })
   chownTo(ctx.osUser, server.dataDir, true)
+  await beforeStart?.()
   await server.start(/ready to accept read-only connections/)
   server.role = 'standby'
 }

@@ -21,6 +21,8 @@ import { freePort } from './ports'
 import { isAlive, signal } from './process'
 import { PgServer, type ServerContext } from './server'
 import { reachableBinaries } from './stage'
+import { installRules, type KernelFault, kernelFaultsUnavailable, loopbackFamily, ruleTag } from './kernel-faults'
+import { type VirtualAddress, virtualAddress, type VirtualAddressOptions } from './virtual-address'
 
 export { PgServer, type ServerState } from './server'
 export { freePort } from './ports'
@@ -51,6 +53,13 @@ export interface ClusterOptions {
    * openssl command. Clients then connect with `ssl: { rejectUnauthorized: false }`. @default false
    */
   tls?: boolean | { certFile: string; keyFile: string }
+  /**
+   * Standbys stream from their own address, as on real hosts (root only: an owner-matched iptables SNAT of
+   * the servers' replication connections). On loopback a walreceiver otherwise leaves from 127.0.0.1, so a
+   * primary's pg_stat_replication names no standby a client could reach: pg-pool-guard then cannot discover
+   * and watch them (discoverStandbys) and falls back to address checks. @default false
+   */
+  replicationFromOwnAddress?: boolean
 }
 
 export class Cluster implements ServerContext {
@@ -62,6 +71,8 @@ export class Cluster implements ServerContext {
   readonly database: string
   readonly servers: PgServer[] = []
   private readonly files: ServerFiles
+  private readonly replicationFromOwnAddress: boolean
+  private readonly rules: KernelFault[] = []
   private slotSeq = 0
   private promotions = 0
 
@@ -80,6 +91,7 @@ export class Cluster implements ServerContext {
     writeFileSync(join(this.baseDir, OWNER_FILE), String(process.pid))
     chownTo(this.osUser, this.baseDir)
     this.files = new ServerFiles(this, options)
+    this.replicationFromOwnAddress = options.replicationFromOwnAddress ?? false
     this.servers.push(new PgServer(this, 'a', options.primaryHost ?? '127.0.0.2', port))
     if (options.standby) this.servers.push(new PgServer(this, 'b', options.standbyHost ?? '127.0.0.3', port))
   }
@@ -186,14 +198,36 @@ export class Cluster implements ServerContext {
     return target
   }
 
+  /**
+   * A virtual address in front of this cluster (root only): clients dial `address`, iptables DNAT sends new
+   * connections to the current primary, and `switchTo(server)` moves new connections only — a Kubernetes
+   * Service, an L4 load balancer or a VIP at a failover. See virtual-address.ts.
+   */
+  virtualAddress(options: VirtualAddressOptions): Promise<VirtualAddress> {
+    return virtualAddress(this.servers, options)
+  }
+
   /** Stop every server and delete the data. Safe to call twice. */
   async stop(): Promise<void> {
     await Promise.all(this.servers.map((s) => s.stop('immediate')))
+    for (const r of this.rules.splice(0)) await r.remove()
     rmSync(this.baseDir, { recursive: true, force: true })
   }
 
   private clone(server: PgServer, from: PgServer): Promise<void> {
-    return cloneStandby(this, this.files, server, from, `pgg_${server.name}_${++this.slotSeq}`)
+    return cloneStandby(this, this.files, server, from, `pgg_${server.name}_${++this.slotSeq}`, () => this.ownReplicationSource(server, from))
+  }
+
+  /**
+   * The standby's replication connection to `from` leaves from the standby's own address: SNAT for
+   * connections of the servers' OS user to `from`'s port. Installed before the standby starts (a rule added
+   * under a running connection would rewrite its later packets, FIN included).
+   */
+  private async ownReplicationSource(server: PgServer, from: PgServer): Promise<void> {
+    if (!this.replicationFromOwnAddress) return
+    const uid = this.osUser?.uid ?? process.getuid?.()
+    const rule = ['POSTROUTING', '-p', 'tcp', '-d', from.host, '--dport', String(from.port), '-m', 'owner', '--uid-owner', String(uid), ...ruleTag(), '-j', 'SNAT', '--to-source', server.host]
+    this.rules.push(await installRules(loopbackFamily(from.host), 'nat', [rule], `replication from ${server.host} to ${from.host}:${from.port}`))
   }
 
   private newestPrimary(): PgServer {
@@ -262,6 +296,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   if (!sweptClusters) {
     sweptClusters = true
     sweepStaleClusters()
+  }
+  if (options.replicationFromOwnAddress) {
+    const why = kernelFaultsUnavailable()
+    if (why) throw new KitError(KitErrorCodes.KERNEL_FAULTS_UNAVAILABLE, `replicationFromOwnAddress needs iptables: ${why}`)
   }
   const hosts = [options.primaryHost ?? '127.0.0.2', ...(options.standby ? [options.standbyHost ?? '127.0.0.3'] : [])]
   if (options.ipv6) hosts.push('::1')

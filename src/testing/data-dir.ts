@@ -59,7 +59,11 @@ export class ServerFiles {
   /** `ALTER ROLE ... PASSWORD` for the cluster's superuser, on a running server made by initdb(). */
   async setPassword(server: PgServer): Promise<void> {
     const c = this.ctx
-    await server.query(`ALTER ROLE ${pg.escapeIdentifier(c.user)} PASSWORD ${pg.escapeLiteral(c.password)}`)
+    // The servers run with synchronous_commit off: a commit returns before its WAL is written, and a
+    // postmaster SIGKILLed within the WAL writer's delay (200 ms) comes back from crash recovery with the
+    // template's superuser, who has no password. This one commit waits for its WAL to reach the OS
+    // (fsync stays off: a killed server loses nothing the kernel has).
+    await server.query(`SET synchronous_commit = on; ALTER ROLE ${pg.escapeIdentifier(c.user)} PASSWORD ${pg.escapeLiteral(c.password)}`)
   }
 
   private async makeTemplate(dir: string): Promise<void> {

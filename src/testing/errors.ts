@@ -33,6 +33,16 @@ export const KitErrorCodes = {
   IPTABLES_FAILED: 'PGG_KIT_IPTABLES_FAILED',
   /** writeLoad: no write was acknowledged by the host within the wait. */
   ACK_TIMEOUT: 'PGG_KIT_ACK_TIMEOUT',
+  /** A fleet cannot be built here (not root, not Linux, no `ip netns`, no iptables); the message says which. */
+  NETNS_UNAVAILABLE: 'PGG_KIT_NETNS_UNAVAILABLE',
+  /** An `ip` or `iptables` command building or faulting a fleet's network failed. */
+  NETNS_FAILED: 'PGG_KIT_NETNS_FAILED',
+  /** A fleet's app instance exited (or could not be spawned) before it was scraped. */
+  INSTANCE_EXITED: 'PGG_KIT_INSTANCE_EXITED',
+  /** The fleet's Prometheus is not installed, exited, or did not become ready. */
+  PROMETHEUS_FAILED: 'PGG_KIT_PROMETHEUS_FAILED',
+  /** A fleet's instances were not all scraped and reporting within the start deadline. */
+  FLEET_NOT_READY: 'PGG_KIT_FLEET_NOT_READY',
 } as const
 
 export type KitErrorCode = (typeof KitErrorCodes)[keyof typeof KitErrorCodes]

@@ -26,8 +26,9 @@ export interface FaultOptions {
 
 export interface KernelFault {
   readonly description: string
-  /** The iptables rule specs, as passed after `-I`/`-D`. */
+  /** The iptables rule specs, as passed after `-I`/`-D` (in the `nat` table when `table` says so). */
   readonly rules: string[][]
+  readonly table?: 'filter' | 'nat'
   /** Removes the rules; safe to call twice. */
   remove(): Promise<void>
 }
@@ -71,10 +72,34 @@ const installed = new Set<KernelFault>()
 let swept = false
 
 async function install(ip: string, o: FaultOptions, action: string[], description: string): Promise<KernelFault> {
+  const family = loopbackFamily(ip)
+  const port = (flag: string): string[] => (o.port ? ['-p', 'tcp', flag, String(o.port)] : [])
+  const dir = o.direction ?? 'both'
+  const rules: string[][] = []
+  if (dir !== 'from') rules.push(['INPUT', '-d', ip, ...port('--dport'), ...ruleTag(), ...action])
+  if (dir !== 'to') rules.push(['INPUT', '-s', ip, ...port('--sport'), ...ruleTag(), ...action])
+  return installRules(family, 'filter', rules, description)
+}
+
+/** 4 or 6 for a loopback address (127.0.0.0/8, ::1); anything else is refused: the kit never touches real traffic. */
+export function loopbackFamily(ip: string): 4 | 6 {
   const family = isIP(ip)
   if (family === 0 || !(family === 4 ? ip.startsWith('127.') : ip === '::1')) {
     throw new ConfigError(`kernel faults only target loopback addresses (127.0.0.0/8, ::1), got ${ip}`)
   }
+  return family as 4 | 6
+}
+
+/** The comment match every rule of this kit carries: `pg-pool-guard:<pid>`, what sweepStaleRules() looks for. */
+export function ruleTag(): string[] {
+  return ['-m', 'comment', '--comment', `${RULE_TAG}:${process.pid}`]
+}
+
+/**
+ * Inserts tagged rules (`-I`, each spec starting with its chain) into `table`; removed by the handle, on
+ * process exit, and by sweepStaleRules() after a crash. Used by the faults above and by virtualAddress().
+ */
+export async function installRules(family: 4 | 6, table: 'filter' | 'nat', rules: string[][], description: string, append = false): Promise<KernelFault> {
   const why = kernelFaultsUnavailable()
   if (why) throw new KitError(KitErrorCodes.KERNEL_FAULTS_UNAVAILABLE, `cannot install ${description}: ${why}`)
   // A run killed before its teardown (a test file timed out) leaves tagged rules behind: the first fault
@@ -84,28 +109,24 @@ async function install(ip: string, o: FaultOptions, action: string[], descriptio
     sweepStaleRules()
   }
   const bin = family === 4 ? 'iptables' : 'ip6tables'
-  const tag = ['-m', 'comment', '--comment', `${RULE_TAG}:${process.pid}`]
-  const port = (flag: string): string[] => (o.port ? ['-p', 'tcp', flag, String(o.port)] : [])
-  const dir = o.direction ?? 'both'
-  const rules: string[][] = []
-  if (dir !== 'from') rules.push(['INPUT', '-d', ip, ...port('--dport'), ...tag, ...action])
-  if (dir !== 'to') rules.push(['INPUT', '-s', ip, ...port('--sport'), ...tag, ...action])
+  const t = ['-t', table]
   const done: string[][] = []
   let removed = false
   const fault: KernelFault = {
     description,
     rules,
+    table,
     async remove() {
       if (removed) return
       removed = true
       installed.delete(fault)
-      for (const r of done) await execFileP(bin, ['-D', ...r]).catch(() => {})
+      for (const r of done) await execFileP(bin, [...t, '-D', ...r]).catch(() => {})
     },
   }
   installed.add(fault)
   try {
     for (const r of rules) {
-      await execFileP(bin, ['-I', ...r])
+      await execFileP(bin, [...t, append ? '-A' : '-I', ...r])
       done.push(r)
     }
   } catch (err) {
@@ -116,7 +137,7 @@ async function install(ip: string, o: FaultOptions, action: string[], descriptio
   ;(fault as { removeSync?: () => void }).removeSync = () => {
     for (const r of done) {
       try {
-        execFileSync(bin, ['-D', ...r], { stdio: 'ignore' })
+        execFileSync(bin, [...t, '-D', ...r], { stdio: 'ignore' })
       } catch {
         // already gone
       }
@@ -137,21 +158,23 @@ export function sweepStaleRules(): number {
   if (kernelFaultsUnavailable()) return 0
   let removedCount = 0
   for (const bin of ['iptables', 'ip6tables']) {
-    let text: string
-    try {
-      text = execFileSync(bin, ['-S'], { encoding: 'utf8' })
-    } catch {
-      continue
-    }
-    for (const line of text.split('\n')) {
-      const m = new RegExp(`--comment "?${RULE_TAG}:(\\d+)"?`).exec(line)
-      if (!m || !line.startsWith('-A ')) continue
-      if (isAlive(Number(m[1]))) continue // its owner will remove it (this process included)
+    for (const table of ['filter', 'nat']) {
+      let text: string
       try {
-        execFileSync(bin, ['-D', ...splitRule(line.slice(3))], { stdio: 'ignore' })
-        removedCount++
+        text = execFileSync(bin, ['-t', table, '-S'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
       } catch {
-        // raced with its owner
+        continue
+      }
+      for (const line of text.split('\n')) {
+        const m = new RegExp(`--comment "?${RULE_TAG}:(\\d+)"?`).exec(line)
+        if (!m || !line.startsWith('-A ')) continue
+        if (isAlive(Number(m[1]))) continue // its owner will remove it (this process included)
+        try {
+          execFileSync(bin, ['-t', table, '-D', ...splitRule(line.slice(3))], { stdio: 'ignore' })
+          removedCount++
+        } catch {
+          // raced with its owner
+        }
       }
     }
   }

@@ -11,9 +11,31 @@
  */
 import type { Client } from 'pg'
 import { ErrorCodes, HostDownError, HostFencedError, NoHostAvailableError, WrongRoleError } from '../errors'
-import { attemptOf, clientConfigFor, lookupStream, type PoolHooks, reportedRoleOf } from '../pg/adapter'
-import { type Attempt, describeRole, type HostSpec, satisfies, type ServerRole, type TargetSessionAttrs } from './hosts'
+import { attemptOf, backendPidOf, clientConfigFor, lookupStream, type PoolHooks, reportedRoleOf } from '../pg/adapter'
+import type { Attempt, HostSpec, ServerRole, TargetSessionAttrs } from './hosts'
+import type { SessionIdentity } from './identity'
 import type { Lookup, Topology } from './topology'
+
+/** What is known when a session has just logged in: what the login check (judge/login-rules.ts) decides on. */
+export interface LoginFacts {
+  /** The configured host:port the attempt was for. */
+  hostKey: string
+  require: TargetSessionAttrs | 'standby-first-pass'
+  role: ServerRole
+  /** The server reached (read at login), or null where it could not be read. */
+  server: { id: string; fenced: string | null; where: string } | null
+  pooler: boolean
+  /** The host's own fencing, for a session whose server is unknown. */
+  hostFenced: string | null
+}
+
+export type LoginDecision =
+  | { ok: true }
+  | { ok: false; refuse: 'fenced'; why: string }
+  | { ok: false; refuse: 'wrong-role'; found: string; wanted: string }
+
+/** The first wait before a refused login to the one host is tried again (then half the time waited so far). */
+const RETRY_FIRST_MS = 50
 
 export interface ConnectDeps {
   /** The pool's options with a multi-host connection string reduced to its first host (pg cannot parse it). */
@@ -30,6 +52,10 @@ export interface ConnectDeps {
   waitForHostMs: number
   /** The guard's health fact per host key ("host:port"): degraded hosts are tried after the healthy ones. */
   isDegraded?(hostKey: string): boolean
+  /** The check after login (judge/login-rules.ts judgeLogin): the guard hands the judge's rule in. */
+  judgeLogin(facts: LoginFacts): LoginDecision
+  /** A session's identity was read after login (the guard records it on the client's record). */
+  sawIdentity?(client: Client, identity: SessionIdentity, at: number): void
 }
 
 /**
@@ -68,26 +94,47 @@ export function connectPlanner(d: ConnectDeps): Partial<PoolHooks> {
       waiting.add(done)
     })
   }
-  if (!multi && !checksRole && !d.lookup) return { admit }
-  const hooks: Partial<PoolHooks> = {
-    admit,
-    clientConfig: (config, target) => {
+  const hooks: Partial<PoolHooks> = { admit }
+  if (multi || checksRole || d.lookup) {
+    hooks.clientConfig = (config, target) => {
       const attempt = (target as Attempt | undefined) ?? single
       const overrides: Record<string, unknown> = {}
       if (d.lookup && config.stream === undefined) overrides.stream = lookupStream(d.lookup)
       return clientConfigFor(d.baseOptions, attempt.host, attempt.port, overrides)
-    },
+    }
   }
-  if (checksRole) {
-    hooks.afterConnect = async (client) => {
-      const attempt = (attemptOf(client) as Attempt | undefined) ?? single
-      const state = d.topology.state(attempt.host, attempt.port)
-      if (state?.fenced) throw new HostFencedError(attempt.host, attempt.port, state.fenced)
-      const role = reportedRoleOf(client) ?? (await d.queryRole(client))
-      if (!satisfies(attempt.require, role)) {
-        const wanted = attempt.require === 'standby-first-pass' ? 'a standby (prefer-standby, first pass)' : `target_session_attrs=${attempt.require}`
-        throw new WrongRoleError(attempt.host, attempt.port, wanted, describeRole(role))
-      }
+  // Every new session: which server it reached (one round trip, identity.ts) — behind a VIP or a load
+  // balancer the address says nothing — then the check: not a fenced server, the role asked for.
+  hooks.afterConnect = async (client) => {
+    const attempt = (attemptOf(client) as Attempt | undefined) ?? single
+    const identity = await d.topology.identity.read(client, backendPidOf(client))
+    const at = Date.now()
+    if (identity) {
+      d.sawIdentity?.(client, identity, at)
+      d.topology.observeLogin(`${attempt.host}:${attempt.port}`, identity, at)
+    }
+    if (!checksRole && !identity) return
+    const state = d.topology.state(attempt.host, attempt.port)
+    const server = identity ? d.topology.servers.get(identity.server.id) : undefined
+    const role = identity?.server.role ?? reportedRoleOf(client) ?? (await d.queryRole(client))
+    const decision = d.judgeLogin({
+      hostKey: `${attempt.host}:${attempt.port}`,
+      require: checksRole ? attempt.require : 'any',
+      role,
+      server: identity ? { id: identity.server.id, fenced: server?.fenced ?? null, where: where(identity) } : null,
+      pooler: identity?.pooler ?? false,
+      hostFenced: state?.fenced ?? null,
+    })
+    if (decision.ok) return
+    if (decision.refuse === 'fenced') throw new HostFencedError(attempt.host, attempt.port, decision.why)
+    throw new WrongRoleError(attempt.host, attempt.port, decision.wanted, decision.found)
+  }
+  if (!multi) {
+    // Behind a VIP the login may land on a fenced server until the address is switched: try again for up
+    // to waitForHostMs (backing off from RETRY_FIRST_MS), as a new connection to a host marked down waits.
+    hooks.retryAfter = (err, elapsedMs) => {
+      if ((err as { code?: unknown }).code !== ErrorCodes.HOST_FENCED || elapsedMs >= d.waitForHostMs) return undefined
+      return Math.min(d.waitForHostMs - elapsedMs, Math.max(RETRY_FIRST_MS, elapsedMs / 2))
     }
   }
   if (multi) {
@@ -103,4 +150,9 @@ export function connectPlanner(d: ConnectDeps): Partial<PoolHooks> {
       )
   }
   return hooks
+}
+
+function where(identity: SessionIdentity): string {
+  const s = identity.server
+  return `the server at ${s.address ?? '?'}:${s.port ?? '?'} (timeline ${s.timeline ?? '?'})`
 }

@@ -40,6 +40,8 @@ export interface HostObservation {
   replication?: ReplicationReading
   /** The address the monitoring connection reached (follows DNS). */
   ip?: string
+  /** This poll opened a new connection: what it read is where the address leads now. */
+  fresh?: boolean
   error?: string
   at: number
 }
@@ -66,6 +68,7 @@ export class HostMonitor {
 
   async poll(): Promise<HostObservation> {
     try {
+      const fresh = this.client === undefined
       const client = await this.connected()
       const sentAt = Date.now()
       const { rows } = await this.withDeadline(() => client.query(ROLE_SQL))
@@ -90,7 +93,7 @@ export class HostMonitor {
       const replication = await this.readReplication(client, r.standby)
       // Read before the promotion the watch already reported: nothing newer than the watch's own report.
       if (r.standby && this.promoted && this.promoted.at >= sentAt) return { ...this.promoted }
-      return { ...this.observation(r, timeline, rawSocketOf(client)?.remoteAddress), replication }
+      return { ...this.observation(r, timeline, rawSocketOf(client)?.remoteAddress), replication, fresh }
     } catch (err) {
       this.drop()
       return { reachable: false, error: (err as Error).message, at: Date.now() }

@@ -29,6 +29,8 @@ export interface StandbyReading {
 }
 
 export interface SenderReading {
+  /** The standby's address as the primary sees it (client_addr; null over a Unix socket or when not visible). */
+  address: string | null
   /** pg_stat_replication.state (null when not visible). */
   state: string | null
   /** Since the standby's last reply (reply_time), ms. */
@@ -63,6 +65,7 @@ FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver r ON true`
 export const PRIMARY_REPLICATION_SQL = `SELECT
   (SELECT setting::int FROM pg_settings WHERE name = 'wal_receiver_status_interval') * 1000 AS status_interval_ms,
   COALESCE((SELECT json_agg(json_build_object(
+      'address', host(s.client_addr),
       'state', s.state,
       'replyAgeMs', (EXTRACT(EPOCH FROM clock_timestamp() - s.reply_time) * 1000)::float8,
       'replayLagS', EXTRACT(EPOCH FROM s.replay_lag)::float8))

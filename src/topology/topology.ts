@@ -1,6 +1,12 @@
 /**
- * What the pool knows of its hosts — roles, timelines, system identity, reachability, DNS answers,
- * regions, fencing — kept up to date by the host monitors, the DNS loop and the pool's own sessions.
+ * What the pool knows of its hosts and of the servers behind them — roles, timelines, system identity,
+ * reachability, DNS answers, where each address leads now, regions, fencing — kept up to date by the host
+ * monitors, the DNS loop, address checks and the pool's own sessions.
+ *
+ * Hosts are addresses (configured, or standbys discovered from a primary's pg_stat_replication); servers
+ * are what answers behind them, by identity (identity.ts). Behind a VIP, a load balancer or a Kubernetes
+ * Service one address leads to different servers over time: each fresh connection (a login, an address
+ * check) records where it led (`leadsTo`, `routes`), and fencing is decided per server.
  * This module only gathers facts: it never judges a socket. Replication readings are kept as facts too; the
  * scheduler judges them (judge/replication-rules.ts) and writes the state back with `applyReplication`. Every change bumps `version` and emits
  * 'change'; the guard's scheduler then asks the judge (judge/topology-rules.ts) what follows, and writes
@@ -11,7 +17,9 @@ import { isIP } from 'node:net'
 import { lookup as dnsLookup } from 'node:dns/promises'
 import { normalizeAddress } from '../kernel/proc-net-tcp'
 import { callLookup } from '../pg/adapter'
+import { type AddressCheckResult, checkAddress } from './address-check'
 import { HostMonitor, type HostObservation } from './host-monitor'
+import { IdentityReader, type SessionIdentity } from './identity'
 import { type HostReplication, type ReplicationReading, unknownReplication } from './replication-query'
 import { type Attempt, type HostSpec, hostKey, type LoadBalanceHosts, planAttempts, type ServerRole, type TargetSessionAttrs } from './hosts'
 import type { Regions } from './regions'
@@ -46,7 +54,67 @@ export interface HostState {
    * its walreceiver, on a primary its standbys. `unknown` with `why` where it cannot be read.
    */
   replication: HostReplication
+  /**
+   * Where a fresh connection to this address led last (a pooled login or an address check): a server id.
+   * The monitor's `serverId` is where its own, long-lived connection is pinned; behind a VIP the two part at
+   * a failover.
+   */
+  leadsTo: string | null
+  leadsToAt: number | null
+  /** When the monitor last read `serverId`. The newer of the two is where the host leads now (currentServerOf). */
+  serverIdAt: number | null
+  /** Recent fresh connections and the server each reached, oldest first (at most ROUTES_KEPT, ROUTES_MS). */
+  routes: Route[]
+  /** A pooler answers at this address (a session's backend is not its own, and changes per transaction). */
+  pooler: boolean | null
+  /**
+   * Not configured: a standby learnt from this host's pg_stat_replication ("host:port"). Watched for a
+   * promotion, never handed to the pool's connections.
+   */
+  discoveredFrom: string | null
 }
+
+/** A fresh connection to an address, and the server it reached. */
+export interface Route {
+  server: string
+  at: number
+}
+
+/** A server, by identity, as every source saw it last. */
+export interface ServerState {
+  /** serverIdentity() (system identifier, port, postmaster start), or `host:<key>` where a monitor could not read it. */
+  id: string
+  systemId: string | null
+  /** Where the server says sessions arrive (inet_server_addr, inet_server_port): its own address. */
+  address: string | null
+  port: number | null
+  role: ServerRole | null
+  timeline: number | null
+  reachable: boolean | null
+  /** The last observation of any source, and the last one by a source that keeps looking (monitor, promotion watch, address check). */
+  seenAt: number
+  liveAt: number | null
+  /** Why it is fenced (a server of its cluster on a higher timeline accepts writes), or null. */
+  fenced: string | null
+}
+
+/**
+ * The server a host leads to now: the newer of its last fresh connection's (a login, an address check, its
+ * monitor reconnecting) and its monitor's reading; the host itself where neither identified one.
+ */
+export function currentServerOf(h: HostState | undefined): string | null {
+  if (!h) return null
+  if (h.leadsTo !== null && (h.serverId === null || (h.leadsToAt ?? 0) >= (h.serverIdAt ?? 0))) return h.leadsTo
+  return h.serverId ?? `host:${h.key}`
+}
+
+/** Routes kept per host: enough to tell an address that moved from one that balances over several servers. */
+export const ROUTES_KEPT = 16
+export const ROUTES_MS = 60_000
+/** Servers no host leads to any more are forgotten after this long without an observation. */
+const SERVER_FORGET_MS = 10 * 60_000
+/** A discovered standby is polled this often (its promotion watch reports a promotion at once). */
+const DISCOVERED_POLL_MS = 5_000
 
 const NOT_MONITORED = 'not monitored: host monitors run over TCP, for several hosts or a target_session_attrs other than any'
 
@@ -56,6 +124,12 @@ export const defaultLookup: Lookup = async (hostname) => (await dnsLookup(hostna
 
 export interface TopologyOptions {
   hosts: HostSpec[]
+  /** How often each configured TCP address is checked on a fresh connection while the pool holds sockets there; 0 = never. */
+  addressCheckIntervalMs?: number
+  /** Learn a primary's standbys from pg_stat_replication and watch them for a promotion. */
+  discoverStandbys?: boolean
+  /** Whether the pool holds sockets to this configured host now (address checks run only then). */
+  holdsSocketsTo?(key: string): boolean
   targetSessionAttrs: TargetSessionAttrs
   loadBalanceHosts: LoadBalanceHosts
   regions: Regions
@@ -73,7 +147,11 @@ export interface TopologyEvents {
 }
 
 export class Topology extends EventEmitter<TopologyEvents> {
+  /** Configured hosts first (in list order), then discovered ones. */
   readonly hosts = new Map<string, HostState>()
+  readonly servers = new Map<string, ServerState>()
+  /** Shared by logins and address checks: whether pg_control_*() may be called here. */
+  readonly identity = new IdentityReader()
   primary: string | null = null
   /** Bumped on every change: the scheduler re-judges the topology only when it moved. */
   version = 0
@@ -102,7 +180,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
       this.hosts.set(hostKey(spec), {
         key: hostKey(spec), spec, isName, role: null, roleAt: null, timeline: null, systemId: null, serverId: null, reachable: null, error: null,
         down: null, fenced: null, addresses: null, region: options.regions.regionOf(spec.host, null),
-        replication: unknownReplication('not read yet'),
+        replication: unknownReplication('not read yet'), leadsTo: null, leadsToAt: null, serverIdAt: null, routes: [], pooler: null, discoveredFrom: null,
       })
     }
     for (const h of this.hosts.values()) {
@@ -118,10 +196,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
   start(): void {
     if (this.monitored) {
       for (const h of this.hosts.values()) {
-        if (h.spec.host.startsWith('/')) continue
-        const m = new HostMonitor(h.spec, () => this.options.configFor(h.spec), this.options.timeoutMs)
-        this.monitors.set(h.key, m)
-        this.loop(() => this.pollOne(h.key, m), this.options.topologyIntervalMs, 0)
+        if (!h.spec.host.startsWith('/')) this.monitor(h, this.options.topologyIntervalMs)
       }
     }
     if (this.options.dnsIntervalMs > 0) {
@@ -129,6 +204,19 @@ export class Topology extends EventEmitter<TopologyEvents> {
         if (h.isName) this.loop(() => this.resolve(h), this.options.dnsIntervalMs, 0.2)
       }
     }
+    const every = this.options.addressCheckIntervalMs ?? 0
+    if (every > 0) {
+      for (const h of this.hosts.values()) {
+        if (!h.spec.host.startsWith('/')) this.loop(() => this.checkAddressOf(h, every), every, 0.2)
+      }
+    }
+  }
+
+  /** A monitor for `h`, polled every `everyMs`. */
+  private monitor(h: HostState, everyMs: number): void {
+    const m = new HostMonitor(h.spec, () => this.options.configFor(h.spec), this.options.timeoutMs)
+    this.monitors.set(h.key, m)
+    this.loop(() => this.pollOne(h.key, m), everyMs, 0)
   }
 
   stop(): void {
@@ -155,15 +243,47 @@ export class Topology extends EventEmitter<TopologyEvents> {
     return this.hosts.get(`${host}:${port}`)
   }
 
-  /** A pooled session reported its role (ParameterStatus): it also tells us about its host. */
-  noteRole(key: string, role: ServerRole, at: number): void {
+  /**
+   * A pooled session reported its role (ParameterStatus): it also tells us about its host and, when the
+   * session's server is known (`serverId`, read at login), about that server — behind a VIP the host's
+   * other sessions may be on another server.
+   */
+  noteRole(key: string, role: ServerRole, at: number, serverId: string | null = null): void {
     const h = this.hosts.get(key)
     if (!h) return
+    const sid = serverId ?? this.currentServer(h)
+    const server = sid === null ? undefined : this.servers.get(sid)
+    if (server) {
+      const moved = !server.role || server.role.inHotStandby !== role.inHotStandby || server.role.readOnly !== role.readOnly
+      server.role = role
+      server.reachable = true
+      if (moved) {
+        this.version++
+        this.observations++
+      }
+    }
+    // The host's own role is its current server's: a session pinned elsewhere does not speak for it.
+    if (serverId !== null && h.leadsTo !== null && serverId !== h.leadsTo) return
     const changed = !h.role || h.role.inHotStandby !== role.inHotStandby || h.role.readOnly !== role.readOnly
     h.role = role
     h.roleAt = at
     h.reachable = true
     if (changed) this.changed(h)
+  }
+
+  /**
+   * A pooled client logged in to `key` and read its session's identity: a fresh connection, so it also
+   * says where the address leads now.
+   */
+  observeLogin(key: string, identity: SessionIdentity, at: number): void {
+    const h = this.hosts.get(key)
+    if (!h) return
+    this.fresh(h, identity, at, false)
+  }
+
+  /** The server a host leads to now, as far as known (judge/topology-rules.ts currentServerOf). */
+  currentServer(h: HostState): string | null {
+    return currentServerOf(h)
   }
 
   /** The judge found the host dead: new connections try it last. A fact; `recheck` looks again. */
@@ -191,11 +311,16 @@ export class Topology extends EventEmitter<TopologyEvents> {
     if (m) void this.pollOne(key, m)
   }
 
-  /** The judge's fencing decision (judge/topology-rules.ts decideFencing), written back as facts. */
-  applyFencing(primary: string | null, fenced: ReadonlyMap<string, string>): void {
+  /**
+   * The judge's fencing decision (judge/topology-rules.ts decideFencing), written back as facts: per
+   * server, and per host for the server it leads to now.
+   */
+  applyFencing(primary: string | null, fencedServers: ReadonlyMap<string, string>): void {
     this.primary = primary
+    for (const s of this.servers.values()) s.fenced = fencedServers.get(s.id) ?? null
     for (const h of this.hosts.values()) {
-      const why = fenced.get(h.key) ?? null
+      const sid = this.currentServer(h)
+      const why = sid === null ? null : (fencedServers.get(sid) ?? null)
       if (why !== h.fenced) {
         h.fenced = why
         this.changed(h)
@@ -233,7 +358,8 @@ export class Topology extends EventEmitter<TopologyEvents> {
   }
 
   private observe(key: string, obs: HostObservation): void {
-    const h = this.hosts.get(key)!
+    const h = this.hosts.get(key)
+    if (!h) return
     const before = JSON.stringify([h.role, h.timeline, h.reachable, h.down, h.systemId, h.serverId])
     h.reachable = obs.reachable
     h.error = obs.error ?? null
@@ -242,17 +368,129 @@ export class Topology extends EventEmitter<TopologyEvents> {
       h.roleAt = obs.at
       h.timeline = obs.timeline ?? h.timeline
       h.systemId = obs.systemId ?? h.systemId
-      h.serverId = obs.serverId ?? h.serverId
+      if (obs.serverId) {
+        h.serverId = obs.serverId
+        h.serverIdAt = obs.at
+      }
       h.down = null
-    } else if (!h.down) {
-      h.down = `monitor: ${obs.error}`
+      // What the monitor's session reads is a server observation too (keyed by its identity, or by the
+      // host where the server would not say who it is).
+      this.observeServer(h.serverId ?? `host:${h.key}`, {
+        systemId: h.systemId, role: h.role, timeline: h.timeline, reachable: true, address: null, port: null,
+      }, obs.at, true)
+    } else {
+      if (!h.down) h.down = `monitor: ${obs.error}`
+      const sid = h.serverId ?? `host:${h.key}`
+      const s = this.servers.get(sid)
+      if (s && s.reachable !== false) {
+        s.reachable = false
+        this.version++
+      }
     }
+    // A monitor that just (re)connected made a fresh connection: it says where the address leads, too.
+    if (obs.reachable && obs.fresh && obs.serverId) this.route(h, obs.serverId, obs.at)
     if (obs.ip && !h.isName) h.region = this.options.regions.regionOf(h.spec.host, obs.ip)
     if (!obs.reachable) this.replicationReadings.set(key, { reading: null, at: obs.at })
     else if (obs.replication) this.replicationReadings.set(key, { reading: obs.replication, at: obs.at })
+    if (obs.replication?.side === 'primary') {
+      this.discover(h, obs.replication.senders.map((x) => x.address).filter((x): x is string => x !== null), null)
+    }
     this.observations++
     this.watchPromotion(h)
     if (JSON.stringify([h.role, h.timeline, h.reachable, h.down, h.systemId, h.serverId]) !== before) this.changed(h)
+  }
+
+  /** Records what one source saw of a server; `live`: a source that keeps looking (monitor, watch, address check). */
+  private observeServer(
+    id: string,
+    o: { systemId: string | null; role: ServerRole | null; timeline: number | null; reachable: boolean; address: string | null; port: number | null },
+    at: number,
+    live: boolean
+  ): void {
+    const s = this.servers.get(id)
+    if (!s) {
+      this.servers.set(id, { id, ...o, seenAt: at, liveAt: live ? at : null, fenced: null })
+      this.version++
+      return
+    }
+    const moved = JSON.stringify([s.role, s.timeline, s.reachable]) !== JSON.stringify([o.role ?? s.role, o.timeline ?? s.timeline, o.reachable])
+    s.systemId = o.systemId ?? s.systemId
+    s.role = o.role ?? s.role
+    s.timeline = o.timeline ?? s.timeline
+    s.reachable = o.reachable
+    s.address = o.address ?? s.address
+    s.port = o.port ?? s.port
+    s.seenAt = Math.max(s.seenAt, at)
+    if (live) s.liveAt = Math.max(s.liveAt ?? at, at)
+    if (moved) this.version++
+  }
+
+  /**
+   * A fresh connection to `h` (a login, an address check) reached `identity`'s server: where the address
+   * leads now. A monitor pinned to another server is dropped, so that it follows the address.
+   */
+  private fresh(h: HostState, identity: SessionIdentity, at: number, live: boolean): void {
+    const sv = identity.server
+    this.observeServer(sv.id, { systemId: sv.systemId, role: sv.role, timeline: sv.timeline, reachable: true, address: sv.address, port: sv.port }, at, live)
+    const before = JSON.stringify([h.leadsTo, h.pooler])
+    h.pooler = identity.pooler
+    this.route(h, sv.id, at)
+    if (!identity.pooler && h.serverId !== null && h.serverId !== sv.id) this.monitors.get(h.key)?.drop()
+    if (identity.standbys) this.discover(h, identity.standbys, sv.port)
+    this.observations++
+    this.version++
+    if (JSON.stringify([h.leadsTo, h.pooler]) !== before) this.changed(h)
+    this.forgetServers(at)
+  }
+
+  /** A fresh connection to `h` reached server `id` at `at`. */
+  private route(h: HostState, id: string, at: number): void {
+    h.routes.push({ server: id, at })
+    while (h.routes.length > ROUTES_KEPT || (h.routes.length > 0 && h.routes[0].at < at - ROUTES_MS)) h.routes.shift()
+    h.leadsTo = id
+    h.leadsToAt = at
+  }
+
+  /** One address check of a configured host, unless a login reached it within the interval (a login is a check too). */
+  private async checkAddressOf(h: HostState, everyMs: number): Promise<void> {
+    const last = h.routes.at(-1)?.at ?? -Infinity
+    if (Date.now() - last < everyMs * 0.8) return
+    if (this.options.holdsSocketsTo && !this.options.holdsSocketsTo(h.key)) return
+    const r: AddressCheckResult = await checkAddress(this.options.configFor(h.spec), this.identity, this.options.timeoutMs)
+    if (this.stopped || !r.identity) return
+    this.fresh(h, r.identity, r.at, true)
+  }
+
+  /**
+   * Standbys of `from` (a primary) by address: each one not already a host becomes a discovered host,
+   * polled slowly and watched for its promotion (the watch fences the old primary the moment it happens,
+   * also where the pool reaches the primary only through a VIP). `port`: where the primary listens (its
+   * standbys are assumed to listen on the same port), else the host's port.
+   */
+  private discover(from: HostState, addresses: string[], port: number | null): void {
+    if (!this.options.discoverStandbys || this.stopped || from.discoveredFrom !== null || this.options.topologyIntervalMs <= 0) return
+    for (const raw of addresses) {
+      const host = normalizeAddress(raw)
+      if ([...this.hosts.values()].some((x) => normalizeAddress(x.spec.host) === host || (x.addresses ?? []).includes(host))) continue
+      const spec = { host, port: port ?? from.spec.port }
+      const key = hostKey(spec)
+      if (this.hosts.has(key)) continue
+      const h: HostState = {
+        key, spec, isName: false, role: null, roleAt: null, timeline: null, systemId: null, serverId: null, reachable: null, error: null,
+        down: null, fenced: null, addresses: null, region: this.options.regions.regionOf(host, host),
+        replication: unknownReplication('not read yet'), leadsTo: null, leadsToAt: null, serverIdAt: null, routes: [], pooler: null, discoveredFrom: from.key,
+      }
+      this.hosts.set(key, h)
+      this.monitor(h, Math.max(this.options.topologyIntervalMs, DISCOVERED_POLL_MS))
+      this.changed(h)
+    }
+  }
+
+  /** Servers no host leads to and nothing has seen for a long time (a restarted server's old identity). */
+  private forgetServers(now: number): void {
+    if (this.servers.size < 8) return
+    const named = new Set([...this.hosts.values()].flatMap((h) => [h.leadsTo, h.serverId, ...h.routes.map((r) => r.server)]))
+    for (const s of this.servers.values()) if (!named.has(s.id) && now - s.seenAt > SERVER_FORGET_MS) this.servers.delete(s.id)
   }
 
   /**
@@ -262,7 +500,8 @@ export class Topology extends EventEmitter<TopologyEvents> {
   private watchPromotion(h: HostState): void {
     const m = this.monitors.get(h.key)
     if (!m || this.stopped) return
-    if (h.reachable && h.role?.inHotStandby) {
+    // Through a pooler the wait would hold one of its server connections for good.
+    if (h.reachable && h.role?.inHotStandby && h.pooler !== true) {
       m.watch((obs) => {
         if (!this.stopped) this.observe(h.key, obs)
       })

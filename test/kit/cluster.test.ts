@@ -141,4 +141,23 @@ describe('clusters start from one initdb template', () => {
       await Promise.all([a.stop(), b.stop()])
     }
   })
+
+  it('a primary killed (SIGKILL) right after start and restarted still takes its password over TCP', async () => {
+    // The password is set after start on a server with synchronous_commit off: killed before the WAL
+    // writer's next round (200 ms), crash recovery used to bring back the template's password-less role.
+    const c = await startCluster({ primaryHost: '127.0.33.2' })
+    try {
+      await c.stopPrimary('kill')
+      await c.restart(c.servers[0])
+      const client = new pg.Client(c.config)
+      await client.connect()
+      try {
+        assert.equal((await client.query<{ n: number }>('SELECT 1 AS n')).rows[0].n, 1)
+      } finally {
+        await client.end()
+      }
+    } finally {
+      await c.stop()
+    }
+  })
 })

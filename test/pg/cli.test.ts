@@ -1,24 +1,109 @@
 /** The CLI on real sockets: scan (the kernel's view, the guard's verdicts, owners, regions) and doctor. */
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { once } from 'node:events'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { describe, it } from 'node:test'
+import { dirname, join, relative } from 'node:path'
+import { after, describe, it } from 'node:test'
 import pg from 'pg'
 import type { ScanResult } from '../../src/cli/scan'
 import { scan } from '../../src/cli/scan'
 import { Regions } from '../../src/topology/regions'
 import { readTcpTable } from '../../src/kernel/reader'
 import { TcpState } from '../../src/kernel/tcp-info'
+import type { OsUser } from '../../src/testing/os-user'
+import { firstBlockedDir } from '../../src/testing/stage'
 import { until, useCluster } from '../helpers'
 
 const root = join(__dirname, '..', '..')
 const cluster = useCluster({ standby: true, primaryHost: '127.0.5.58', standbyHost: '127.0.5.59' })
-const cli = (args: string[], opts: { as?: string } = {}) => {
-  const cmd = opts.as ? ['runuser', ['-u', opts.as, '--', process.execPath, join(root, 'dist', 'cli', 'main.js'), ...args]] : [process.execPath, [join(root, 'dist', 'cli', 'main.js'), ...args]]
-  return spawnSync(cmd[0] as string, cmd[1] as string[], { cwd: root, encoding: 'utf8', timeout: 30_000 })
+const cli = (args: string[], opts: { as?: { user: OsUser; cli: ReachableCli } } = {}) => {
+  if (!opts.as) return spawnSync(process.execPath, [join(root, 'dist', 'cli', 'main.js'), ...args], { cwd: root, encoding: 'utf8', timeout: 30_000 })
+  const { user, cli: c } = opts.as
+  return spawnSync('runuser', ['-u', user.name, '--', c.node, c.main, ...args], { cwd: c.cwd, encoding: 'utf8', timeout: 30_000 })
+}
+
+interface ReachableCli {
+  node: string
+  main: string
+  cwd: string
+}
+const stagedDirs: string[] = []
+after(() => {
+  for (const d of stagedDirs) rmSync(d, { recursive: true, force: true })
+})
+
+/**
+ * The CLI as `user` can run it, or why it cannot. A checkout under a directory `user` may not enter (a
+ * `mktemp -d`, /root: 0700) is out of its reach, as the kit's PostgreSQL binaries are (src/testing/stage.ts):
+ * then dist/, package.json and the runtime dependencies in node_modules (and node itself, when it is out
+ * of reach too) are linked, or copied, into a 0755 directory under os.tmpdir().
+ */
+function reachableCli(user: OsUser): ReachableCli | { skip: string } {
+  const main = join(root, 'dist', 'cli', 'main.js')
+  let node = process.execPath
+  const blocked = firstBlockedDir(main, user) ?? firstBlockedDir(node, user)
+  if (!blocked) return { node, main, cwd: root }
+  const dir = mkdtempSync(join(tmpdir(), 'pgg-cli-'))
+  stagedDirs.push(dir)
+  chmodSync(dir, 0o755)
+  const outside = firstBlockedDir(dir, user)
+  if (outside) return { skip: `${outside.dir} (mode ${outside.mode.toString(8)}) keeps '${user.name}' from a copy of the CLI under ${tmpdir()}; set TMPDIR to a directory it can enter` }
+  linkTree(join(root, 'dist'), join(dir, 'dist'))
+  copyFileSync(join(root, 'package.json'), join(dir, 'package.json'))
+  chmodSync(join(dir, 'package.json'), 0o644)
+  for (const pkg of runtimeDependencies()) linkTree(pkg, join(dir, relative(root, pkg)))
+  if (firstBlockedDir(node, user)) {
+    mkdirSync(join(dir, 'bin'), { mode: 0o755 })
+    copyFileSync(node, join(dir, 'bin', 'node'))
+    chmodSync(join(dir, 'bin', 'node'), 0o755)
+    node = join(dir, 'bin', 'node')
+  }
+  console.log(`# the CLI staged in ${dir} for '${user.name}': ${blocked.dir} (mode ${blocked.mode.toString(8)}) is out of its reach`)
+  return { node, main: join(dir, 'dist', 'cli', 'main.js'), cwd: dir }
+}
+
+/** The package directories a user's install would hold: dependencies, peer and optional ones, and theirs (types aside). */
+function runtimeDependencies(): string[] {
+  const found = new Set<string>()
+  const visit = (pkgDir: string): void => {
+    const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as Record<string, Record<string, string> | undefined>
+    for (const name of Object.keys({ ...pkg.dependencies, ...pkg.peerDependencies, ...pkg.optionalDependencies })) {
+      if (name.startsWith('@types/')) continue
+      // Node's lookup: the nearest node_modules/<name> from the dependent up to the checkout.
+      let at: string | undefined
+      for (let d = pkgDir; !at && d.startsWith(root); d = dirname(d)) if (existsSync(join(d, 'node_modules', name, 'package.json'))) at = join(d, 'node_modules', name)
+      if (!at || found.has(at)) continue // an optional or peer dependency that is not installed
+      found.add(at)
+      visit(at)
+    }
+  }
+  visit(root)
+  return [...found]
+}
+
+/** `from` at `to` (directories 0755): files hard-linked when others may read them, else copied readable; symlinks kept. */
+function linkTree(from: string, to: string): void {
+  mkdirSync(to, { recursive: true, mode: 0o755 })
+  chmodSync(to, 0o755)
+  for (const e of readdirSync(from, { withFileTypes: true })) {
+    const src = join(from, e.name)
+    const dst = join(to, e.name)
+    if (lstatSync(dst, { throwIfNoEntry: false })) continue // a nested package, already staged with its parent
+    if (e.isSymbolicLink()) symlinkSync(readlinkSync(src), dst)
+    else if (e.isDirectory()) linkTree(src, dst)
+    else {
+      const mode = lstatSync(src).mode
+      try {
+        if ((mode & 0o004) === 0) throw new Error('not readable by others: copy it')
+        linkSync(src, dst)
+      } catch {
+        copyFileSync(src, dst)
+        chmodSync(dst, 0o644 | (mode & 0o100 ? 0o111 : 0))
+      }
+    }
+  }
 }
 
 describe('pg-pool-guard scan', () => {
@@ -62,8 +147,18 @@ describe('pg-pool-guard scan', () => {
   })
 
   it('without root: the user\'s own sockets, and a note on what it could not see', async (t) => {
-    if (spawnSync('id', ['-u', 'postgres']).status !== 0 || process.getuid?.() !== 0) return t.skip('needs root and a postgres OS user to run as')
-    const res = cli(['scan', '--port', String(cluster.get().port), '--json'], { as: 'postgres' })
+    if (process.getuid?.() !== 0) {
+      console.log("# SKIP test/pg/cli.test.ts 'without root': running the CLI as another OS user needs root")
+      return t.skip('needs root to run the CLI as another OS user')
+    }
+    const user = cluster.get().osUser! // as root the kit runs PostgreSQL as 'postgres', creating it if missing
+    const reachable = reachableCli(user)
+    if ('skip' in reachable) {
+      console.log(`# SKIP test/pg/cli.test.ts 'without root': ${reachable.skip}`)
+      return t.skip(reachable.skip)
+    }
+    const res = cli(['scan', '--port', String(cluster.get().port), '--json'], { as: { user, cli: reachable } })
+    assert.ok(res.stdout, `no output from the CLI as '${user.name}' (exit ${res.status ?? res.signal}): ${res.stderr}`)
     const out = JSON.parse(res.stdout) as ScanResult
     assert.ok(out.blind.some((b) => /could not be attributed \(not root/.test(b)), JSON.stringify(out.blind))
     assert.ok(out.rows.every((r) => r.pid === null || r.command !== null))

@@ -14,7 +14,7 @@ const streaming = (silenceMs = 200): StandbyReading => ({
   side: 'standby', receiver: true, visible: true, status: 'streaming', silenceMs, endAgeMs: silenceMs, upstream: '10.0.0.1:5432', receiverTimeoutMs: 60_000,
 })
 const noReceiver: StandbyReading = { side: 'standby', receiver: false, visible: false, status: null, silenceMs: null, endAgeMs: null, upstream: null, receiverTimeoutMs: 60_000 }
-const sender = (o: Partial<SenderReading> = {}): SenderReading => ({ state: 'streaming', replyAgeMs: 300, replayLagS: 0.002, ...o })
+const sender = (o: Partial<SenderReading> = {}): SenderReading => ({ address: '10.0.0.3', state: 'streaming', replyAgeMs: 300, replayLagS: 0.002, ...o })
 const primary = (...senders: SenderReading[]): PrimaryReading => ({ side: 'primary', senders, statusIntervalMs: 10_000 })
 
 /** Feeds readings every 500 ms from t = 0; returns the last output and every transition. */

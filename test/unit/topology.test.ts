@@ -4,10 +4,11 @@ import { describe, it } from 'node:test'
 import { ConfigError } from '../../src/errors'
 import { type HostSpec, parseHosts, planAttempts, type ServerRole, satisfies } from '../../src/topology/hosts'
 import { Regions } from '../../src/topology/regions'
-import { decideFencing, topologyVerdicts } from '../../src/judge/topology-rules'
+import { balances, decideFencing, movedTo, topologyVerdicts } from '../../src/judge/topology-rules'
+import { judgeLogin } from '../../src/judge/login-rules'
 import { serverIdentity } from '../../src/topology/role-query'
 import { unknownReplication } from '../../src/topology/replication-query'
-import type { HostState } from '../../src/topology/topology'
+import type { HostState, ServerState } from '../../src/topology/topology'
 
 const PRIMARY: ServerRole = { inHotStandby: false, readOnly: false }
 const STANDBY: ServerRole = { inHotStandby: true, readOnly: false }
@@ -69,7 +70,8 @@ describe('attempt plans', () => {
 
 const host = (key: string, o: Partial<HostState>): HostState => {
   const [h, p] = key.split(':')
-  return { key, spec: { host: h, port: Number(p) }, isName: false, role: null, roleAt: null, timeline: null, systemId: null, serverId: null, reachable: true, error: null, down: null, fenced: null, addresses: null, region: null, replication: unknownReplication('test'), ...o }
+  return { key, spec: { host: h, port: Number(p) }, isName: false, role: null, roleAt: null, timeline: null, systemId: null, serverId: null, reachable: true, error: null, down: null, fenced: null, addresses: null, region: null, replication: unknownReplication('test'),
+    leadsTo: null, leadsToAt: null, serverIdAt: null, routes: [], pooler: null, discoveredFrom: null, ...o }
 }
 
 describe('fencing (split-brain)', () => {
@@ -142,6 +144,70 @@ describe('fencing (split-brain)', () => {
   })
 })
 
+const server = (id: string, o: Partial<ServerState>): ServerState => ({
+  id, systemId: '111', address: null, port: null, role: PRIMARY, timeline: 1, reachable: true, seenAt: 0, liveAt: null, fenced: null, ...o,
+})
+const serversOf = (...xs: ServerState[]): Map<string, ServerState> => new Map(xs.map((x) => [x.id, x]))
+
+describe('fencing by server identity (behind a VIP, a load balancer, a DNS name)', () => {
+  it('a VIP whose sessions reached S1, a discovered standby promoted to S2 on timeline 2: S1 fenced, the VIP with it until it leads to S2', () => {
+    const vip = host('vip:1', { leadsTo: 'S1', leadsToAt: 10 }) // no monitor (one host, any): known from logins
+    const before = decideFencing([vip, host('d:1', { role: STANDBY, timeline: 1, serverId: 'S2', systemId: '111', discoveredFrom: 'vip:1' })], null, serversOf(server('S1', {}), server('S2', { role: STANDBY })), 20)
+    assert.deepEqual([before.fencedServers.size, before.primary], [0, 'vip:1'])
+    const promoted = host('d:1', { role: PRIMARY, timeline: 2, serverId: 'S2', systemId: '111', discoveredFrom: 'vip:1' })
+    const r = decideFencing([vip, promoted], 'vip:1', serversOf(server('S1', {}), server('S2', { timeline: 2, liveAt: 30 })), 30)
+    assert.match(r.fencedServers.get('S1')!, /split-brain: d:1 also accepts writes, on timeline 2 \(this host: timeline 1\)/)
+    assert.ok(r.fenced.has('vip:1'), 'the VIP still leads to S1: new connections there are refused')
+    assert.equal(r.primary, 'd:1')
+    // A fresh connection through the VIP now reaches S2: the VIP is not fenced, S1 stays fenced (sticky).
+    const moved = decideFencing([host('vip:1', { leadsTo: 'S2', leadsToAt: 40 }), promoted], 'd:1', serversOf(server('S1', { fenced: 'x' }), server('S2', { timeline: 2, liveAt: 40 })), 40)
+    assert.deepEqual([moved.fenced.has('vip:1'), moved.fencedServers.get('S1')], [false, 'x'])
+  })
+  it('one server before and after a restart (two identities, one timeline, neither seen now by a monitor): nobody fenced', () => {
+    const r = decideFencing([host('vip:1', { leadsTo: 'S0b', leadsToAt: 50 })], null, serversOf(server('S0', { seenAt: 10 }), server('S0b', { seenAt: 50 })), 60)
+    assert.equal(r.fencedServers.size, 0)
+  })
+  it('two writable servers on one timeline, both seen now: the previous primary keeps the title', () => {
+    const servers = serversOf(server('A', { liveAt: 100 }), server('B', { liveAt: 100 }))
+    const r = decideFencing([host('a:1', { leadsTo: 'A', leadsToAt: 90 }), host('b:1', { leadsTo: 'B', leadsToAt: 90 })], 'b:1', servers, 100)
+    assert.deepEqual([...r.fencedServers.keys()], ['A'])
+    assert.equal(r.primary, 'b:1')
+  })
+  it('a fenced server is released once any source sees it a standby', () => {
+    const r = decideFencing([host('vip:1', { leadsTo: 'S2', leadsToAt: 5 })], null, serversOf(server('S1', { fenced: 'x', role: STANDBY }), server('S2', { timeline: 2 })), 10)
+    assert.equal(r.fencedServers.size, 0)
+  })
+})
+
+describe('routes: an address that moved, and one that balances', () => {
+  const r = (server: string, at: number): { server: string; at: number } => ({ server, at })
+  it('moved: two fresh connections since the login reached one other server, none this one', () => {
+    assert.equal(movedTo([r('S1', 1), r('S1', 2), r('S2', 3), r('S2', 4)], 'S1', 2), 'S2')
+    assert.equal(movedTo([r('S1', 1), r('S2', 3)], 'S1', 1), null, 'one route is not enough')
+    assert.equal(movedTo([r('S1', 1), r('S2', 3), r('S1', 4), r('S2', 5)], 'S1', 1), null, 'S1 was reached again since')
+    assert.equal(movedTo([r('S1', 1), r('S2', 3), r('S3', 4)], 'S1', 1), null, 'the last two disagree')
+    assert.equal(movedTo([r('S1', 1), r('S2', 3), r('S2', 4)], 'S1', 3), null, 'only routes after the login count')
+  })
+  it('balanced: an address that went back to a server it had left (a load balancer over replicas)', () => {
+    assert.equal(balances([r('A', 1), r('A', 2), r('B', 3), r('B', 4)]), false)
+    assert.equal(balances([r('A', 1), r('B', 2), r('A', 3)]), true)
+    assert.equal(movedTo([r('A', 1), r('B', 2), r('A', 3), r('C', 4), r('C', 5)], 'A', 3), null)
+  })
+})
+
+describe('the check after login', () => {
+  const base = { hostKey: 'vip:1', require: 'read-write' as const, role: PRIMARY, server: null, pooler: false, hostFenced: null }
+  it('refuses a session whose server is fenced, by identity; takes one that reached another server', () => {
+    assert.deepEqual(judgeLogin({ ...base, server: { id: 'S1', fenced: 'split-brain', where: 'the server at 10.0.0.1:5432' } }), { ok: false, refuse: 'fenced', why: 'it reached the server at 10.0.0.1:5432, which is fenced: split-brain' })
+    assert.deepEqual(judgeLogin({ ...base, server: { id: 'S2', fenced: null, where: 'x' }, hostFenced: 'the host leads to S1' }), { ok: true })
+    assert.deepEqual(judgeLogin({ ...base, hostFenced: 'x' }), { ok: false, refuse: 'fenced', why: 'x' })
+  })
+  it('through a pooler only the role is judged; the role as target_session_attrs says', () => {
+    assert.deepEqual(judgeLogin({ ...base, pooler: true, server: { id: 'S1', fenced: 'y', where: 'x' } }), { ok: true })
+    assert.deepEqual(judgeLogin({ ...base, role: STANDBY }), { ok: false, refuse: 'wrong-role', found: 'a standby (in_hot_standby=on)', wanted: 'target_session_attrs=read-write' })
+  })
+})
+
 describe('topology verdicts', () => {
   const sock = (id: number, hostKey: string, o: object = {}) => ({ id, hostKey, ip: hostKey.split(':')[0], role: null, roleAt: null, region: null, ...o })
   it('fenced, stale DNS, wrong role, dual region — each with its evidence', () => {
@@ -165,6 +231,22 @@ describe('topology verdicts', () => {
     assert.match(v[1].evidence, /db\.test now resolves to 10\.0\.0\.2; this socket goes to 10\.0\.0\.1/)
     assert.match(v[2].evidence, /s:1 is now a standby \(in_hot_standby=on\), target_session_attrs=read-write/)
     assert.match(v[3].evidence, /socket in region us, the primary p:1 is in eu/)
+  })
+  it('by the session\'s own server: fenced although its host leads elsewhere; rerouted when the address moved; nothing through a pooler', () => {
+    const hosts = new Map<string, HostState>([['vip:1', host('vip:1', { leadsTo: 'S2', leadsToAt: 9, routes: [{ server: 'S1', at: 1 }, { server: 'S2', at: 8 }, { server: 'S2', at: 9 }] })]])
+    const servers = serversOf(server('S1', { fenced: 'split-brain: d:1 also accepts writes' }), server('S2', { timeline: 2, address: '10.0.0.3', port: 5432 }), server('S3', { address: '10.0.0.4', port: 5432 }))
+    const v = topologyVerdicts(hosts, [
+      sock(1, 'vip:1', { serverId: 'S1', loginAt: 1 }),
+      sock(2, 'vip:1', { serverId: 'S1', loginAt: 1, pooler: true }),
+      sock(3, 'vip:1', { serverId: 'S2', loginAt: 8 }),
+      sock(4, 'vip:1', { serverId: 'S3', loginAt: 1 }),
+    ], 'read-write', null, false, servers)
+    assert.deepEqual(v.map((x) => [x.id, x.kind]), [[1, 'fenced'], [4, 'rerouted']])
+    assert.match(v[0].evidence, /the server behind vip:1 this session reached .* is fenced: split-brain/)
+    assert.match(v[1].evidence, /vip:1 now leads to another server \(10\.0\.0\.3:5432, primary, timeline 2\); this session is on 10\.0\.0\.4:5432/)
+    // Not where the address now leads to a server of the wrong role for the pool.
+    const standby = serversOf(server('S2', { role: STANDBY }), server('S3', {}))
+    assert.deepEqual(topologyVerdicts(hosts, [sock(4, 'vip:1', { serverId: 'S3', loginAt: 1 })], 'read-write', null, false, standby), [])
   })
 })
 

@@ -15,8 +15,8 @@ const KINDS = Object.keys(VERDICTS) as VerdictKind[]
 describe('the verdict table', () => {
   it('one row per verdict, with the actions each phase allows', () => {
     assert.deepEqual(KINDS.sort(), [
-      'checkout-distrusted', 'connect-timeout', 'dual-region', 'fatal-error', 'fenced', 'host-dead', 'host-unresponsive', 'peer-closed', 'server-going-away',
-      'stale-dns', 'vanished', 'wrong-role', 'zombie-keepalive', 'zombie-unacked',
+      'checkout-distrusted', 'connect-timeout', 'dual-region', 'fatal-error', 'fenced', 'host-dead', 'host-unresponsive', 'peer-closed', 'rerouted',
+      'server-going-away', 'stale-dns', 'vanished', 'wrong-role', 'zombie-keepalive', 'zombie-unacked',
     ])
     for (const k of KINDS) {
       const r = VERDICTS[k]
@@ -35,13 +35,15 @@ describe('the verdict table', () => {
     assert.deepEqual(spared, ['host-dead', 'zombie-keepalive', 'zombie-unacked'])
   })
 
-  it('actions per phase: topology verdicts follow topologyEvictInUse, the server\'s own word retires, nothing else is gentle', () => {
+  it('actions per phase: topology verdicts follow topologyEvictInUse, the server\'s own word and rerouted retire, nothing else is gentle', () => {
     for (const k of KINDS) {
       const server = VERDICTS[k].source === 'server'
       assert.equal(actionFor(k, 'connecting', 'destroy'), server ? 'none' : 'fail', k)
       assert.equal(actionFor(k, 'idle', 'destroy'), server ? 'none' : 'remove', k)
       const topology = VERDICTS[k].source === 'topology'
-      assert.equal(actionFor(k, 'in-use', 'destroy'), server ? 'retire' : 'destroy', k)
+      // rerouted: the session's server is still fine (else fenced or wrong-role): it moves when released.
+      const gentle = server || k === 'rerouted'
+      assert.equal(actionFor(k, 'in-use', 'destroy'), gentle ? 'retire' : 'destroy', k)
       assert.equal(actionFor(k, 'in-use', 'release'), topology || server ? 'retire' : 'destroy', k)
     }
     assert.deepEqual(KINDS.filter((k) => VERDICTS[k].source === 'server').sort(), ['fatal-error', 'server-going-away'])
