@@ -30,8 +30,8 @@
  * samples. The price is the client's CPU: on this machine CPU per query was 37-53 µs at 100 µs against
  * 26-31 µs with no profiler and 24-34 µs at 1000 µs (3 alternating 5 s runs each), so the throughput the
  * script prints is not the product's (overhead.ts measures that). The shares do not move with it: at
- * 1000 µs (~10k samples a run) the package's share came out 3.30, 3.19, 3.73 %, the same within a spread
- * 4x wider than at 100 µs (3.19-3.33 %).
+ * 1000 µs (~10k samples a run) the package's share came out 3.30, 3.19, 3.73 %, at 100 µs 3.19-3.33 % and
+ * 3.48-3.64 % in two sets (benchmarks/README.md), each set's spread narrower than at 1000 µs.
  *
  * What is counted. A sample's self frame is the top JavaScript function of the stack V8 saw. Non-idle = every
  * sample but (idle) (the event loop waiting); (program) (native code outside any JS frame: libuv, the
@@ -77,6 +77,9 @@ const PROFILER = option('--profiler') ?? 'inspector'
 const INLINING_CHECK = !smoke && !args.includes('--no-inlining-check')
 const PIN = !args.includes('--no-pin')
 const WARMUP_MS = smoke ? 500 : 2000
+if (!(SECONDS > 0 && ROUNDS >= 1 && INTERVAL_US > 0) || (PROFILER !== 'inspector' && PROFILER !== 'cpu-prof')) {
+  throw new Error('usage: profile.ts [--smoke] [--seconds N] [--rounds N] [--interval-us N] [--profiler inspector|cpu-prof] [--no-inlining-check] [--no-pin]')
+}
 const WORKERS = 8
 const HOST = '127.0.55.2'
 
@@ -101,10 +104,10 @@ function checkBuilt(): void {
     throw new Error(`${relative(root, distDir)}/index.js is missing: this script profiles the built package. Run \`npm run build\` first.`)
   }
   const stale: string[] = []
-  for (const ts of files(srcDir)) {
-    if (!ts.endsWith('.ts') || ts.endsWith('.d.ts')) continue
-    const js = join(distDir, relative(srcDir, ts)).replace(/\.ts$/, '.js')
-    if (!existsSync(js) || statSync(js).mtimeMs < statSync(ts).mtimeMs) stale.push(relative(root, ts))
+  for (const file of files(srcDir)) {
+    if (!file.endsWith('.ts') || file.endsWith('.d.ts')) continue
+    const js = join(distDir, relative(srcDir, file)).replace(/\.ts$/, '.js')
+    if (!existsSync(js) || statSync(js).mtimeMs < statSync(file).mtimeMs) stale.push(relative(root, file))
   }
   if (stale.length > 0) {
     throw new Error(
@@ -324,8 +327,8 @@ function ownLines(fn: FnStat): { own: number; all: number } | null {
 /** A function's name for the table; an anonymous one (a listener, a callback) by the start of its source line. */
 function fnLabel(fn: FnStat, line: string | null): string {
   if (fn.name !== '(anonymous)' || !line) return `\`${fn.name}\``
-  const text = line.length > 48 ? `${line.slice(0, 47)}…` : line
-  return `(anonymous) \`${text.replace(/\|/g, '\\|')}\``
+  const text = (line.length > 48 ? `${line.slice(0, 47)}…` : line).replace(/\|/g, '\\|')
+  return text.includes('`') ? `(anonymous) \`\` ${text} \`\`` : `(anonymous) \`${text}\``
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -491,7 +494,7 @@ function report(runs: Run[], loadBefore: number[], loadAfter: number[]): void {
   }
   const mid = [...guarded].sort((x, y) => share(x.a, 'pg-pool-guard') - share(y.a, 'pg-pool-guard'))[Math.floor(guarded.length / 2)]
   const pgPoolFns = [...plain.a.fns].filter(([, f]) => f.category === 'pg-pool').sort((x, y) => y[1].samples - x[1].samples).slice(0, 6)
-  console.log('\npg-pool\'s functions, self share of non-idle samples (work of pg-pool\'s that V8 inlined into a package frame is missing here):\n')
+  console.log('\npg-pool\'s functions, self share of non-idle samples (pg-pool\'s code inlined into a package frame is missing here, package code inlined into a pg-pool frame is added):\n')
   console.log(`| pg-pool function | pg.Pool | pg-pool-guard (median run)${inl.length ? ' | pg.Pool, no inlining | pg-pool-guard, no inlining' : ''} |`)
   console.log(`| --- | --- | ---${inl.length ? ' | --- | ---' : ''} |`)
   for (const [key, f] of pgPoolFns) {

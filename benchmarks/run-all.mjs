@@ -13,6 +13,7 @@ const benches = [
   ['overhead.ts', 'Overhead: throughput and latency vs pg.Pool'],
   ['profile.ts', "CPU profile: the package's own frames on SELECT 1, beside pg.Pool"],
   ['checkout.ts', 'Checkout check: CPU per checkout vs pg.Pool'],
+  ['connect.ts', 'New connections and address checks: what knowing the server costs'],
   ['memory.ts', 'Memory per pooled connection'],
   ['detection.ts', 'Blackhole detection'],
   ['failover.ts', 'Failover, split-brain and packet loss'],

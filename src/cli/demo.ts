@@ -3,7 +3,9 @@
  * streaming standby each), a guarded pool and a plain pg.Pool side by side, 8 writers each:
  *   1. failover: the primary vanishes (iptables blackhole when root, a userspace blackhole toxic
  *      otherwise) and the standby is promoted;
- *   2. split-brain: the standby is promoted while the old primary stays up and writable.
+ *   2. split-brain: the standby is promoted while the old primary stays up and writable;
+ *   3. (root) the same behind a virtual address (iptables DNAT, a Kubernetes Service): both pools are given
+ *      the one address, which is switched to the promoted standby; open connections stay on the old primary.
  * A per-second timeline, then a comparison. Everything it starts it stops (servers, proxies, rules).
  */
 import pg from 'pg'
@@ -49,6 +51,9 @@ export interface DemoSummary {
   metricsUrl: string | null
   failover: ActOutcome
   splitBrain: ActOutcome
+  /** Act 3, behind a virtual address; null where it cannot run (not root), with `vipSkipped` saying why. */
+  vip: ActOutcome | null
+  vipSkipped: string | null
 }
 
 interface Side {
@@ -78,11 +83,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     out('pg-pool-guard demo: a guarded pool and a plain pg.Pool side by side, 8 writers each, on real PostgreSQL.')
     out(`fault injection: ${mode === 'kernel' ? 'iptables blackhole (root)' : `a userspace blackhole proxy (${kernelFaultsUnavailable()})`}`)
     out('starting two primaries with streaming standbys ...')
-    const [c1, c2] = await Promise.all([
+    const vipSkipped = kernelFaultsUnavailable()
+    const [c1, c2, c3] = await Promise.all([
       startCluster({ standby: true, primaryHost: '127.0.0.90', standbyHost: '127.0.0.91' }),
       startCluster({ standby: true, primaryHost: '127.0.0.92', standbyHost: '127.0.0.93' }),
+      vipSkipped ? undefined : startCluster({ standby: true, primaryHost: '127.0.0.96', standbyHost: '127.0.0.97', replicationFromOwnAddress: true }),
     ])
-    cleanups.push(() => c1.stop(), () => c2.stop())
+    cleanups.push(() => c1.stop(), () => c2.stop(), () => c3?.stop())
     const metrics = await startMetrics()
     if (metrics) cleanups.push(metrics.stop)
     out(metrics ? `metrics: ${metrics.url}  (Prometheus format, the guarded pools' OpenTelemetry metrics)` : 'metrics: unavailable (install @opentelemetry/sdk-metrics and @opentelemetry/exporter-prometheus)')
@@ -93,8 +100,16 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     out('')
     out(`Act 2 — split-brain: the standby is promoted while the old primary stays up and writable. Watching ${splitMs / 1000} s.`)
     const splitBrain = await actSplitBrain(c2, steadyMs, splitMs, metrics?.provider ?? null, out, cleanups)
+    out('')
+    let vip: ActOutcome | null = null
+    if (c3) {
+      out(`Act 3 — behind a virtual address (a Kubernetes Service): both pools are given one address; the standby is promoted and the address switched to it. Open connections stay pinned to the old primary, still writable. Watching ${splitMs / 1000} s.`)
+      vip = await actVip(c3, steadyMs, splitMs, metrics?.provider ?? null, out, cleanups)
+    } else {
+      out(`Act 3 — behind a virtual address: skipped (${vipSkipped}; the address is iptables DNAT).`)
+    }
 
-    const summary: DemoSummary = { mode, metricsUrl: metrics?.url ?? null, failover, splitBrain }
+    const summary: DemoSummary = { mode, metricsUrl: metrics?.url ?? null, failover, splitBrain, vip, vipSkipped }
     out('')
     for (const line of comparison(summary)) out(line)
     return summary
@@ -104,8 +119,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   }
 }
 
-async function sides(config: pg.PoolConfig, guardedHosts: string | string[], guardedPort: number | number[], plainHost: string, plainPort: number, provider: unknown, tables: string): Promise<[Side, Side]> {
-  const guarded = new Pool({ ...config, host: guardedHosts, port: guardedPort, max: 8, guard: { targetSessionAttrs: 'read-write', poolName: `demo-${tables}`, meterProvider: provider as never } })
+async function sides(config: pg.PoolConfig, guardedHosts: string | string[], guardedPort: number | number[], plainHost: string, plainPort: number, provider: unknown, tables: string, defaults = false): Promise<[Side, Side]> {
+  const guard = defaults ? { poolName: `demo-${tables}`, meterProvider: provider as never } : { targetSessionAttrs: 'read-write' as const, poolName: `demo-${tables}`, meterProvider: provider as never }
+  const guarded = new Pool({ ...config, host: guardedHosts, port: guardedPort, max: 8, guard })
   const plain = new pg.Pool({ ...config, host: plainHost, port: plainPort, max: 8 })
   const out: Side[] = []
   for (const [label, pool] of [['pg-pool-guard', guarded], ['pg.Pool', plain]] as const) {
@@ -161,6 +177,24 @@ async function actSplitBrain(c: Cluster, steadyMs: number, windowMs: number, pro
   const promotedAt = Date.now()
   await c.promote(b)
   out(`  t+${((Date.now() - promotedAt) / 1000).toFixed(1)} s  ${b.host} promoted; ${a.host} still up and writable`)
+  await timeline(pair, promotedAt, windowMs, a.host, b.host, out)
+  return outcome(pair, promotedAt, windowMs, a.host, b.host)
+}
+
+async function actVip(c: Cluster, steadyMs: number, windowMs: number, provider: unknown, out: (l: string) => void, cleanups: (() => unknown)[]): Promise<ActOutcome> {
+  const [a, b] = c.servers
+  const vip = await c.virtualAddress({ address: '127.0.0.98' })
+  cleanups.push(() => vip.remove())
+  // The guarded pool gets nothing but the address and its defaults: it learns the standby from the primary.
+  const pair = await sides(c.config, vip.host, vip.port, vip.host, vip.port, provider, 'act3', true)
+  cleanups.push(() => endSides(pair))
+  await Promise.all(pair.map((s) => s.load.firstAckOn(a.host)))
+  await sleep(steadyMs)
+  await c.caughtUp()
+  const promotedAt = Date.now()
+  await c.promote(b)
+  await vip.switchTo(b)
+  out(`  t+${((Date.now() - promotedAt) / 1000).toFixed(1)} s  ${b.host} promoted; ${vip.host} now leads there; ${a.host} still up and writable`)
   await timeline(pair, promotedAt, windowMs, a.host, b.host, out)
   return outcome(pair, promotedAt, windowMs, a.host, b.host)
 }
@@ -238,6 +272,15 @@ export function comparison(s: DemoSummary): string[] {
       ['first write on the new primary after promotion', (o) => ms(o.firstWriteOnNewPrimaryMs, s.splitBrain.windowMs)],
       ['evictions by reason', ev],
     ]),
+    '',
+    ...(s.vip
+      ? rows('Act 3 — behind a virtual address (standby promoted, address switched, old primary still writable)', s.vip, [
+          ['writes acknowledged by the OLD primary after it', (o) => String(o.oldPrimaryWritesAfterFault)],
+          ['first write on the new primary after promotion', (o) => ms(o.firstWriteOnNewPrimaryMs, s.vip!.windowMs)],
+          ['errors', codes],
+          ['evictions by reason', ev],
+        ])
+      : [`Act 3 — behind a virtual address: skipped (${s.vipSkipped})`]),
     '',
     'Writes the old primary acknowledged after the promotion are lost: the new timeline never sees them.',
   ]

@@ -2,10 +2,12 @@
 /**
  * The pg-pool-guard command line:
  *   pg-pool-guard demo [--short] [--json] [--mode kernel|toxic]
+ *   pg-pool-guard demo --fleet [--short] [--json]
  *   pg-pool-guard scan [--port N]... [--regions FILE] [--watch] [--json]
  *   pg-pool-guard doctor <connection string | JSON config file>
  */
 import { runDemo } from './demo'
+import { runFleetDemo } from './fleet-demo'
 import { doctorCommand } from './doctor'
 import { CliError, codeOf, UsageError } from './errors'
 import { finish, ignoreClosedPipes, print, printError } from './output'
@@ -16,6 +18,7 @@ const USAGE = `usage: pg-pool-guard <command>
 
   demo     a guarded pool and a plain pg.Pool through a failover and a split-brain, live
            [--short] [--json] [--mode kernel|toxic]
+           --fleet: six instances in three zones, the host × zone matrix from Prometheus (root)
   scan     this host's connections to PostgreSQL, from the kernel's socket table, with verdicts
            [--port N]... [--regions FILE] [--watch] [--json]
   doctor   what makes recovery slow or unsafe in a connection string or JSON config
@@ -27,6 +30,11 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'demo': {
       const json = args.includes('--json')
+      if (args.includes('--fleet')) {
+        const summary = await runFleetDemo({ short: args.includes('--short'), out: json ? () => {} : (l) => print(l) })
+        if (json) print(JSON.stringify(summary, null, 2))
+        return 0
+      }
       const mode = args.includes('--mode') ? (args[args.indexOf('--mode') + 1] as 'kernel' | 'toxic') : undefined
       if (mode !== undefined && mode !== 'kernel' && mode !== 'toxic') throw new UsageError(`--mode must be kernel or toxic, got ${mode}`)
       const summary = await runDemo({ short: args.includes('--short'), mode, out: json ? () => {} : (l) => print(l) })

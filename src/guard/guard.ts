@@ -174,9 +174,9 @@ export class Guard extends EventEmitter<GuardEvents> {
         baseOptions: poolOptions, topology: this.topo, hosts, targetSessionAttrs, lookup: o.lookup, singleRegion, queryRole, waitForHostMs: o.waitForHostMs,
         isDegraded: (key) => this.scheduler.isDegraded(key),
         judgeLogin,
-        sawIdentity: (client, identity, at) => {
+        sawIdentity: (client, identity, pooler, at) => {
           const rec = this.registry.get(client)
-          if (rec) this.registry.noteIdentity(rec, identity, at)
+          if (rec) this.registry.noteIdentity(rec, identity, pooler, at)
         },
       }),
       clientCreated: (client, attempt) => lifecycle.created(client, (attempt as Attempt | undefined) ?? null),

@@ -209,12 +209,12 @@ export class Registry {
     this.version++
   }
 
-  /** What the session's identity query said (login), for the topology rules. */
-  noteIdentity(record: ConnRecord, identity: SessionIdentity, at: number): void {
+  /** What the session's identity query said after login (null: not read), and whether a pooler answers in front. */
+  noteIdentity(record: ConnRecord, identity: SessionIdentity | null, pooler: boolean, at: number): void {
     const rec = this.own(record)
-    rec.server = identity.server
-    rec.serverAt = at
-    rec.pooler = identity.pooler
+    rec.server = identity?.server ?? null
+    rec.serverAt = identity ? at : null
+    rec.pooler = pooler
     this.version++
   }
 

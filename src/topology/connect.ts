@@ -54,8 +54,11 @@ export interface ConnectDeps {
   isDegraded?(hostKey: string): boolean
   /** The check after login (judge/login-rules.ts judgeLogin): the guard hands the judge's rule in. */
   judgeLogin(facts: LoginFacts): LoginDecision
-  /** A session's identity was read after login (the guard records it on the client's record). */
-  sawIdentity?(client: Client, identity: SessionIdentity, at: number): void
+  /**
+   * After login: the session's identity (null where it was not read: a server that would not say, a known
+   * pooler), and whether a pooler answers in front. The guard records both on the client's record.
+   */
+  sawIdentity?(client: Client, identity: SessionIdentity | null, pooler: boolean, at: number): void
 }
 
 /**
@@ -107,22 +110,23 @@ export function connectPlanner(d: ConnectDeps): Partial<PoolHooks> {
   // balancer the address says nothing — then the check: not a fenced server, the role asked for.
   hooks.afterConnect = async (client) => {
     const attempt = (attemptOf(client) as Attempt | undefined) ?? single
-    const identity = await d.topology.identity.read(client, backendPidOf(client))
-    const at = Date.now()
-    if (identity) {
-      d.sawIdentity?.(client, identity, at)
-      d.topology.observeLogin(`${attempt.host}:${attempt.port}`, identity, at)
-    }
-    if (!checksRole && !identity) return
     const state = d.topology.state(attempt.host, attempt.port)
+    // Through a pooler a session has no server of its own, and the query would wait for one of the
+    // pooler's (during a server restart behind it: for server_login_retry), where pg.Pool's logins do not.
+    const key = `${attempt.host}:${attempt.port}`
+    const identity = state?.pooler === true ? null : await d.topology.identity.read(client, backendPidOf(client), d.topology.wantsStandbys(key))
+    const at = Date.now()
+    d.sawIdentity?.(client, identity, identity?.pooler ?? state?.pooler === true, at)
+    if (identity) d.topology.observeLogin(key, identity, at)
+    if (!checksRole && !identity) return
     const server = identity ? d.topology.servers.get(identity.server.id) : undefined
     const role = identity?.server.role ?? reportedRoleOf(client) ?? (await d.queryRole(client))
     const decision = d.judgeLogin({
-      hostKey: `${attempt.host}:${attempt.port}`,
+      hostKey: key,
       require: checksRole ? attempt.require : 'any',
       role,
       server: identity ? { id: identity.server.id, fenced: server?.fenced ?? null, where: where(identity) } : null,
-      pooler: identity?.pooler ?? false,
+      pooler: identity?.pooler ?? state?.pooler === true,
       hostFenced: state?.fenced ?? null,
     })
     if (decision.ok) return

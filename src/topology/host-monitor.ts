@@ -42,6 +42,8 @@ export interface HostObservation {
   ip?: string
   /** This poll opened a new connection: what it read is where the address leads now. */
   fresh?: boolean
+  /** A failed poll that had its session: the login was answered, a query was not (behind a pooler: the server behind it). */
+  loggedIn?: boolean
   error?: string
   at: number
 }
@@ -67,9 +69,11 @@ export class HostMonitor {
   ) {}
 
   async poll(): Promise<HostObservation> {
+    let loggedIn = false
     try {
       const fresh = this.client === undefined
       const client = await this.connected()
+      loggedIn = true
       const sentAt = Date.now()
       const { rows } = await this.withDeadline(() => client.query(ROLE_SQL))
       const r = rows[0] as RoleRow
@@ -96,7 +100,7 @@ export class HostMonitor {
       return { ...this.observation(r, timeline, rawSocketOf(client)?.remoteAddress), replication, fresh }
     } catch (err) {
       this.drop()
-      return { reachable: false, error: (err as Error).message, at: Date.now() }
+      return { reachable: false, error: (err as Error).message, loggedIn, at: Date.now() }
     }
   }
 

@@ -113,6 +113,8 @@ export const ROUTES_KEPT = 16
 export const ROUTES_MS = 60_000
 /** Servers no host leads to any more are forgotten after this long without an observation. */
 const SERVER_FORGET_MS = 10 * 60_000
+/** A login lists a primary's standbys at most this often (address checks always do). */
+const STANDBYS_EVERY_MS = 30_000
 /** A discovered standby is polled this often (its promotion watch reports a promotion at once). */
 const DISCOVERED_POLL_MS = 5_000
 
@@ -167,6 +169,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
    */
   readonly replicationReadings = new Map<string, { reading: ReplicationReading | null; at: number }>()
   private readonly monitors = new Map<string, HostMonitor>()
+  private readonly standbysAskedAt = new Map<string, number>()
   private readonly timers = new Set<NodeJS.Timeout>()
   /** Polls in flight per host, and hosts to poll once more when theirs ends. */
   private readonly polls = new Map<string, Promise<void>>()
@@ -281,6 +284,18 @@ export class Topology extends EventEmitter<TopologyEvents> {
     this.fresh(h, identity, at, false)
   }
 
+  /**
+   * Whether the next login to `key` should also list the primary's standbys (about 1 ms more on that one
+   * login): the first login, then at most every STANDBYS_EVERY_MS. Address checks list them every time.
+   */
+  wantsStandbys(key: string, now = Date.now()): boolean {
+    const h = this.hosts.get(key)
+    if (!h || !this.options.discoverStandbys || this.options.topologyIntervalMs <= 0) return false
+    if (now - (this.standbysAskedAt.get(key) ?? -Infinity) < STANDBYS_EVERY_MS) return false
+    this.standbysAskedAt.set(key, now)
+    return true
+  }
+
   /** The server a host leads to now, as far as known (judge/topology-rules.ts currentServerOf). */
   currentServer(h: HostState): string | null {
     return currentServerOf(h)
@@ -360,6 +375,13 @@ export class Topology extends EventEmitter<TopologyEvents> {
   private observe(key: string, obs: HostObservation): void {
     const h = this.hosts.get(key)
     if (!h) return
+    if (!obs.reachable && obs.loggedIn && h.pooler === true) {
+      // The pooler answered; the server behind it did not. New sessions still get in (the pooler queues
+      // their queries, as it does for pg.Pool's): the pooler is not down, its server is its business.
+      h.error = `the server behind the pooler did not answer: ${obs.error}`
+      this.observations++
+      return
+    }
     const before = JSON.stringify([h.role, h.timeline, h.reachable, h.down, h.systemId, h.serverId])
     h.reachable = obs.reachable
     h.error = obs.error ?? null

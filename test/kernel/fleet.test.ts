@@ -6,10 +6,9 @@
  *
  * - Healthy: every rule evaluates, and no alert of either file is pending or firing.
  * - The primary cut from zone a only: PgPoolGuardFleetZonePartition fires for zone a within 20 s; the
- *   host-sick alert is never even pending.
+ *   host-sick alert is never even pending. The fleet dashboard's every query, on this Prometheus, then.
  * - The primary blackholed for every zone: PgPoolGuardFleetHostSick fires within 20 s; the partition
  *   alert never fires (while the zones notice one after the other it may be pending for a moment).
- * - The fleet dashboard's every query, on this Prometheus, during that fault.
  * The lossy instance link and the dual write are fleet-vip.test.ts; the 5-minute healthy run is
  * scripts/fleet-soak.ts (its result is in the README). Root only: skipped with the reason otherwise.
  */
@@ -60,32 +59,35 @@ describe('fleet view: partition, sick host (6 instances, 3 zones, real Prometheu
     assert.ok(w.firedAfterMs <= 20_000, `fired after ${w.firedAfterMs} ms (at most 20 s)`)
     assert.deepEqual([...w.seen].filter((s) => s.startsWith('PgPoolGuardFleetHostSick')), [], 'host-sick is never even pending for a partition')
     assert.deepEqual([...w.seen].filter((s) => /PgPoolGuardFleetZonePartition\{zone=[bc]/.test(s)), [], 'no other zone is called partitioned')
+  })
 
-    await fault.remove()
-    fault = undefined
-    const healed = await untilProm(async () => (await f.prometheus.query(`zone:pg_pool_guard_host_bad:ratio{server_address="${PRIMARY}"} > 0`)).length === 0
-      && (await f.alerts(FLEET_ALERTS)).length === 0, 'every zone sees the primary healthy again, no fleet alert')
-    console.log(`# partition healed: every zone sees the primary up again ${(healed / 1000).toFixed(1)} s after the rules were removed`)
+  it("the fleet dashboard's every query returns data on this Prometheus, during the partition", async () => {
+    // Zones b and c still write, zone a has verdicts and evictions, an alert fires. Only the dual-write
+    // panel waits for its fault (fleet-vip.test.ts checks it there).
+    const { withData, empty } = await checkDashboard(fleet!, ['Instances in the dual-write window'])
+    console.log(`# fleet dashboard: ${withData.length} panels with data${empty.length ? `; empty here (checked in fleet-vip.test.ts): ${empty.join(', ')}` : ''}`)
+    assert.ok(withData.length >= 11)
   })
 
   it('the primary blackholed for every zone: the host-sick alert fires within 20 s, the partition alert does not', async () => {
     const f = fleet!
+    // From a healthy fleet: the partition healed first.
+    await fault?.remove()
+    fault = undefined
+    const healed = await untilProm(async () => (await f.prometheus.query(`zone:pg_pool_guard_host_bad:ratio{server_address="${PRIMARY}"} > 0`)).length === 0
+      && (await f.alerts(FLEET_ALERTS)).length === 0, 'every zone sees the primary healthy again, no fleet alert')
+    console.log(`# partition healed: every zone sees the primary up again ${(healed / 1000).toFixed(1)} s after the rules were removed`)
     fault = await f.cut('a')
     const w = await watchUntilFiring(f, Date.now(), (a) => a.labels.alertname === 'PgPoolGuardFleetHostSick', 'the host-sick alert')
     console.log(`# host sick: PgPoolGuardFleetHostSick firing ${(w.firedAfterMs / 1000).toFixed(1)} s after the blackhole; fleet alerts seen: ${[...w.seen].join(' ')}`)
     assert.equal(w.alert.labels.server_address, PRIMARY)
-    assert.equal(w.alert.annotations.summary, 'Database host 198.18.2.1:5432 is down or degraded as seen from 3 zones')
+    // Two zones are enough to call it; the third may be a scrape behind at that evaluation.
+    assert.match(w.alert.annotations.summary, /^Database host 198\.18\.2\.1:5432 is down or degraded as seen from [23] zones$/)
     assert.ok(w.firedAfterMs <= 20_000, `fired after ${w.firedAfterMs} ms (at most 20 s)`)
     assert.deepEqual([...w.seen].filter((s) => s.startsWith('PgPoolGuardFleetZonePartition') && s.endsWith(':firing')), [], 'the partition alert does not fire for a dead host')
-    // A few evaluations more: it stays so.
+    // A few evaluations more: every zone agrees, and no partition is pending.
     await new Promise((r) => setTimeout(r, 3000))
+    assert.deepEqual((await f.prometheus.query(`host:pg_pool_guard_host_sick:zones{server_address="${PRIMARY}"}`)).map((x) => x.value), [3], 'all three zones judge the primary down')
     assert.deepEqual((await f.alerts(['PgPoolGuardFleetZonePartition'])).map((a) => a.labels.pg_pool_guard_client_zone), [], 'no partition once every zone agrees')
-  })
-
-  it("the fleet dashboard's every query returns data on this Prometheus during the fault", async () => {
-    // Only the dual-write panel waits for its fault (fleet-vip.test.ts checks it there).
-    const { withData, empty } = await checkDashboard(fleet!, ['Instances in the dual-write window'])
-    console.log(`# fleet dashboard: ${withData.length} panels with data${empty.length ? `; empty here (checked in fleet-vip.test.ts): ${empty.join(', ')}` : ''}`)
-    assert.ok(withData.length >= 11)
   })
 })

@@ -22,8 +22,10 @@ function runDemo(mode: 'kernel' | 'toxic'): { summary: DemoSummary; ms: number; 
 }
 
 function leftovers(): string[] {
-  const listening = readTcpTable().rows.filter((r) => r.state === 10 && /^127\.0\.0\.(9[0-5])$/.test(r.localAddress))
-  const rules = kernelFaultsUnavailable() === null ? spawnSync('iptables', ['-S'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes('pg-pool-guard')) : []
+  const listening = readTcpTable().rows.filter((r) => r.state === 10 && /^127\.0\.0\.(9[0-8])$/.test(r.localAddress))
+  const rules = kernelFaultsUnavailable() === null
+    ? ['filter', 'nat'].flatMap((t) => spawnSync('iptables', ['-t', t, '-S'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes('pg-pool-guard')))
+    : []
   return [...listening.map((r) => `listening ${r.localAddress}:${r.localPort}`), ...rules]
 }
 
@@ -53,6 +55,17 @@ describe('npm run demo (short mode)', () => {
       assert.ok(s.plain.oldPrimaryWritesAfterFault > s.guarded.oldPrimaryWritesAfterFault, JSON.stringify(s))
       assert.ok(s.guarded.firstWriteOnNewPrimaryMs !== null && s.guarded.firstWriteOnNewPrimaryMs < 2000)
       assert.match(summary.metricsUrl ?? '', /^http:\/\/127\.0\.0\.1:\d+\/metrics$/)
+      if (kernelFaultsUnavailable() === null) {
+        // Act 3, behind a virtual address: the guard, given the one address, fences the old primary at the promotion.
+        const v = summary.vip!
+        assert.ok(v.guarded.firstWriteOnNewPrimaryMs !== null && v.guarded.firstWriteOnNewPrimaryMs < 2000, JSON.stringify(v.guarded))
+        assert.ok(v.guarded.oldPrimaryWritesAfterFault <= 100, JSON.stringify(v.guarded))
+        assert.equal(v.plain.firstWriteOnNewPrimaryMs, null, 'pg.Pool never leaves the old primary')
+        assert.ok(v.plain.oldPrimaryWritesAfterFault > 10 * Math.max(1, v.guarded.oldPrimaryWritesAfterFault), JSON.stringify(v))
+      } else {
+        assert.equal(summary.vip, null)
+        assert.ok(summary.vipSkipped)
+      }
       assert.deepEqual(leftovers(), [])
     })
   }
