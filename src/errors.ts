@@ -50,13 +50,30 @@ export const WarningCodes = {
 
 export type WarningCode = (typeof WarningCodes)[keyof typeof WarningCodes]
 
+/**
+ * What became of the query an error failed (README, "Every write's fate"): it never left the client; it
+ * was inside a transaction block that can never commit (retrying the whole transaction is safe); or it may
+ * have been applied (a COMMIT, or an autocommit statement, sent and not answered).
+ */
+export type QueryOutcome = 'not-sent' | 'rolled-back' | 'unknown'
+
+/** What the server that holds the answer said of an in-doubt write (resolveOutcome()); 'unknown' where it could not say. */
+export type ResolvedOutcome = 'committed' | 'rolled-back' | 'unknown'
+
 /** Base class of every error this library throws or passes to a callback. */
 export class PoolGuardError<C extends string = ErrorCode> extends Error {
   readonly code: C
-  constructor(code: C, message: string, options?: { cause?: unknown }) {
+  /**
+   * On the errors a query can get from this library (every code but PGG_CONFIG_INVALID and
+   * PGG_ALREADY_GUARDED): what became of that query. Errors raised before a connection was handed out are
+   * 'not-sent'.
+   */
+  outcome?: QueryOutcome
+  constructor(code: C, message: string, options?: { cause?: unknown; outcome?: QueryOutcome }) {
     super(`pg-pool-guard: ${message}`, options)
     this.name = new.target.name
     this.code = code
+    if (options?.outcome) this.outcome = options.outcome
   }
 }
 
@@ -66,15 +83,30 @@ export class ConfigError extends PoolGuardError {
   }
 }
 
-/** Thrown into the query that was running on a socket the guard destroyed. */
+/** Thrown into the query that was running on a socket the guard destroyed (and into the queries queued behind it). */
 export class ConnectionEvictedError extends PoolGuardError {
+  declare outcome: QueryOutcome
+  /**
+   * With the guard option resolveInDoubt, on an 'unknown' outcome: asks the server that holds the answer
+   * (the same server once it answers again, or the promoted one after a failover) whether the write
+   * committed. Never 'committed' or 'rolled-back' unless the server said so; 'unknown' at the deadline.
+   */
+  resolveOutcome?: (options?: { timeoutMs?: number }) => Promise<ResolvedOutcome>
   constructor(
     readonly reason: VerdictKind,
     readonly host: string,
     readonly port: number,
-    readonly evidence: string
+    readonly evidence: string,
+    outcome: QueryOutcome = 'not-sent'
   ) {
-    super(ErrorCodes.CONNECTION_EVICTED, `connection to ${host}:${port} evicted (${reason}): ${evidence}`)
+    super(ErrorCodes.CONNECTION_EVICTED, `connection to ${host}:${port} evicted (${reason}): ${evidence}`, { outcome })
+  }
+
+  /** The same error for one query, with that query's outcome (and its resolver, for an 'unknown' one). */
+  withOutcome(outcome: QueryOutcome, resolveOutcome?: ConnectionEvictedError['resolveOutcome']): ConnectionEvictedError {
+    const e = new ConnectionEvictedError(this.reason, this.host, this.port, this.evidence, outcome)
+    if (resolveOutcome) e.resolveOutcome = resolveOutcome
+    return e
   }
 }
 
@@ -95,7 +127,7 @@ export class NoHostAvailableError extends PoolGuardError {
     cause?: unknown
   ) {
     const tried = attempts.map((a) => `${a.host}:${a.port} (${a.rejected})`).join('; ')
-    super(ErrorCodes.NO_HOST_AVAILABLE, `no host satisfies target_session_attrs=${targetSessionAttrs}; tried ${tried}`, { cause })
+    super(ErrorCodes.NO_HOST_AVAILABLE, `no host satisfies target_session_attrs=${targetSessionAttrs}; tried ${tried}`, { cause, outcome: 'not-sent' })
   }
 }
 
@@ -105,7 +137,7 @@ export class HostFencedError extends PoolGuardError {
     readonly port: number,
     readonly why: string
   ) {
-    super(ErrorCodes.HOST_FENCED, `${host}:${port} is fenced: ${why}`)
+    super(ErrorCodes.HOST_FENCED, `${host}:${port} is fenced: ${why}`, { outcome: 'not-sent' })
   }
 }
 
@@ -116,7 +148,7 @@ export class HostDownError extends PoolGuardError {
     readonly port: number,
     readonly why: string
   ) {
-    super(ErrorCodes.HOST_DOWN, `${host}:${port} is down (${why}); new connections fail at once until it answers again`)
+    super(ErrorCodes.HOST_DOWN, `${host}:${port} is down (${why}); new connections fail at once until it answers again`, { outcome: 'not-sent' })
   }
 }
 
@@ -127,7 +159,7 @@ export class WrongRoleError extends PoolGuardError {
     readonly wanted: string,
     readonly found: string
   ) {
-    super(ErrorCodes.WRONG_ROLE, `${host}:${port} is ${found}, wanted ${wanted}`)
+    super(ErrorCodes.WRONG_ROLE, `${host}:${port} is ${found}, wanted ${wanted}`, { outcome: 'not-sent' })
   }
 }
 

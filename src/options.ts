@@ -91,6 +91,13 @@ export interface GuardOptions {
   discoverStandbys?: boolean | null
   /** Evict sockets outside the primary's region. @default true with regions and targetSessionAttrs read-write or primary */
   singleRegion?: boolean | null
+  /**
+   * In-doubt writes can be resolved: each session learns its transaction's id inside a block (one more
+   * statement written behind the first write of a transaction, no round trip of its own), and an eviction
+   * error whose outcome is 'unknown' gets resolveOutcome(). Evicted sessions left in a transaction block on
+   * their server are ended once it answers. @default false
+   */
+  resolveInDoubt?: boolean
   /** In-use sockets condemned by topology (fenced, wrong-role, stale-dns, dual-region): 'destroy' now, or retire on 'release'. @default 'destroy' */
   topologyEvictInUse?: 'destroy' | 'release'
   /** With several hosts, one connection attempt may take this long before the next host is tried. @default 3000 */
@@ -176,6 +183,9 @@ export interface MeterProviderLike {
  * - discoverStandbys with one host: a pool given one address (a VIP, a Service, a DNS name) cannot name the
  *   standbys itself; the primary can. One watch session per standby (one query a second, server-side sleeping)
  *   is what fencing at the promotion costs. With several hosts the list is the user's statement of the cluster.
+ * - resolveInDoubt false: what it costs is one more small statement per transaction that writes (its answer
+ *   rides on the first write's, no round trip) and a look at every message pg receives; the overhead
+ *   benchmark measures it. Off, nothing of it runs.
  * - topologyEvictInUse 'destroy': a write in flight on a fenced old primary is the write the bank lost; stopping
  *   it now is the point. 'release' lets read-mostly pools finish what they are doing.
  * - connectTimeoutMs 10 s: pg waits forever for a connect by default (a silent host holds a SYN for minutes, a
@@ -228,6 +238,7 @@ export const GUARD_DEFAULTS: ResolvedGuardOptions = {
   addressCheckIntervalMs: 2_000,
   discoverStandbys: null,
   singleRegion: null,
+  resolveInDoubt: false,
   topologyEvictInUse: 'destroy',
   connectAttemptTimeoutMs: 3_000,
   connectTimeoutMs: 10_000,
@@ -337,6 +348,7 @@ const CHECKS: Record<keyof ResolvedGuardOptions, Check> = {
   addressCheckIntervalMs: timerMs,
   discoverStandbys: bool,
   singleRegion: bool,
+  resolveInDoubt: bool,
   topologyEvictInUse: oneOf(['destroy', 'release']),
   connectAttemptTimeoutMs: positiveTimerMs,
   connectTimeoutMs: positiveTimerMs,

@@ -15,7 +15,7 @@ export type { TargetSessionAttrs, LoadBalanceHosts, ServerRole, HostSpec } from 
 export type { RegionsConfig } from './topology/regions'
 export type { GuardOptions, ResolvedGuardOptions, MeterProviderLike } from './options'
 export type { SocketOptionsReport } from './socket/harden'
-export type { ErrorCode, WarningCode, HostAttempt } from './errors'
+export type { ErrorCode, WarningCode, HostAttempt, QueryOutcome, ResolvedOutcome } from './errors'
 /** @deprecated the name of VerdictKind before 0.2. */
 export type { VerdictKind as EvictionReason } from './judge/verdicts'
 export type { HostHealth, HealthTransition, HostHealthState } from './judge/health-rules'

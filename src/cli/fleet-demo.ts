@@ -26,6 +26,8 @@ export interface FleetDemoSummary {
   partitionAlerts: string[]
   hostSickFiredAfterMs: number | null
   hostSickAlerts: string[]
+  /** The per-instance rules (alerts.yml) seen pending or firing in each act, as `name{instance}`. */
+  perInstanceAlerts: { partition: string[]; hostSick: string[] }
 }
 
 /** One instance's judgement of one host, as Prometheus has it. */
@@ -103,15 +105,18 @@ export async function runFleetDemo(options: FleetDemoOptions = {}): Promise<Flee
     const hostNames = Object.fromEntries(fleet.servers.map((s) => [`${s.host}:${s.port}`, s.role]))
     out(`prometheus: ${fleet.prometheus.url}  (host × zone matrix: zone:pg_pool_guard_host_bad:ratio)`)
     out('each zone: one glyph per instance — · sees the host up, ▒ degraded, █ down — and how many judge it bad')
-    const watch = async (title: string, seconds: number, wanted: string | null): Promise<{ firedAfterMs: number | null; seen: string[] }> => {
+    const watch = async (title: string, seconds: number, wanted: string | null): Promise<{ firedAfterMs: number | null; seen: string[]; perInstance: string[] }> => {
       out('')
       out(title)
       const t0 = Date.now()
       const seen = new Set<string>()
+      const perInstance = new Set<string>()
       let firedAfterMs: number | null = null
       for (let sec = 1; sec <= seconds; sec++) {
         await new Promise((r) => setTimeout(r, Math.max(0, t0 + sec * 1000 - Date.now())))
-        const alerts = (await fleet.alerts()).filter((a) => a.labels.alertname.startsWith('PgPoolGuardFleet'))
+        const all = await fleet.alerts()
+        for (const a of all) if (!a.labels.alertname.startsWith('PgPoolGuardFleet')) perInstance.add(`${a.labels.alertname}{${a.labels.instance}}`)
+        const alerts = all.filter((a) => a.labels.alertname.startsWith('PgPoolGuardFleet'))
         for (const a of alerts) seen.add(`${a.labels.alertname}${a.labels.pg_pool_guard_client_zone ? `{zone=${a.labels.pg_pool_guard_client_zone}}` : ''}:${a.state}`)
         if (wanted && firedAfterMs === null && alerts.some((a) => a.labels.alertname === wanted && a.state === 'firing')) firedAfterMs = Date.now() - t0
         const lines = renderMatrix(await statuses(fleet), zones, hostNames, alerts)
@@ -119,7 +124,7 @@ export async function runFleetDemo(options: FleetDemoOptions = {}): Promise<Flee
         // Once it has fired, a few more seconds to see it hold, then the next act.
         if (firedAfterMs !== null && Date.now() - t0 > firedAfterMs + 3000) break
       }
-      return { firedAfterMs, seen: [...seen] }
+      return { firedAfterMs, seen: [...seen], perInstance: [...perInstance].sort() }
     }
     await watch(`Act 1 — healthy, ${healthyS} s`, healthyS, null)
     let fault = await fleet.cut('a', { zones: ['a'] })
@@ -133,12 +138,18 @@ export async function runFleetDemo(options: FleetDemoOptions = {}): Promise<Flee
       zones, instances: fleet.instances.length,
       partitionFiredAfterMs: partition.firedAfterMs, partitionAlerts: partition.seen,
       hostSickFiredAfterMs: sick.firedAfterMs, hostSickAlerts: sick.seen,
+      perInstanceAlerts: { partition: partition.perInstance, hostSick: sick.perInstance },
     }
     const s = (ms: number | null): string => (ms === null ? 'not within the act' : `after ${(ms / 1000).toFixed(1)} s`)
     out('')
     out(`zone a cut off:   PgPoolGuardFleetZonePartition for zone a fired ${s(partition.firedAfterMs)}; the host-sick alert ${partition.seen.some((x) => x.startsWith('PgPoolGuardFleetHostSick')) ? 'was raised too' : 'was not raised'}`)
     out(`primary gone:     PgPoolGuardFleetHostSick fired ${s(sick.firedAfterMs)}; the partition alert ${sick.seen.some((x) => x.startsWith('PgPoolGuardFleetZonePartition') && x.endsWith(':firing')) ? 'fired too' : 'did not fire'}`)
-    out('Per instance, alerts.yml raised an eviction burst in both acts alike: only the fleet rules tell them apart.')
+    const names = (xs: string[]): string => {
+      const counts = new Map<string, number>()
+      for (const x of xs) counts.set(x.replace(/\{.*$/, ''), (counts.get(x.replace(/\{.*$/, '')) ?? 0) + 1)
+      return [...counts].map(([n, c]) => `${c} × ${n}`).join(', ') || 'nothing'
+    }
+    out(`per instance (alerts.yml), pending or firing meanwhile: zone a cut off: ${names(partition.perInstance)}; primary gone: ${names(sick.perInstance)}`)
     return summary
   } finally {
     process.off('SIGINT', onSignal)

@@ -5,7 +5,7 @@
  * counts in pg_pool_guard.evictions (a retired client counts when it actually leaves the pool).
  */
 import type { Client } from 'pg'
-import { ConnectionEvictedError } from '../errors'
+import { ConnectionEvictedError, type QueryOutcome } from '../errors'
 import { type Action, actionFor, type ConnectionPhase } from '../judge/verdicts'
 import type { JudgedVerdict } from '../judge/judge'
 import { normalizeAddress } from '../kernel/proc-net-tcp'
@@ -33,7 +33,8 @@ export interface EvictionActions {
   isIdle(client: Client): boolean
   /** `err`: what the client's owner hears, where it is not a pool (standalone clients). */
   removeIdle(client: Client, err: ConnectionEvictedError): void
-  destroy(client: Client, err: Error): void
+  /** `errorFor`: the error each query in flight or queued gets, for what became of it; `reset` as in the Evictor's extras. */
+  destroy(client: Client, err: ConnectionEvictedError, errorFor?: (outcome: QueryOutcome, text: string | null) => Error, reset?: (fd: number) => void): void
   retire(client: Client, err: ConnectionEvictedError): void
   failConnect(client: Client, err: Error): void
 }
@@ -41,7 +42,15 @@ export interface EvictionActions {
 export interface EvictorMetrics {
   verdict(kind: string): void
   evicted(reason: string, inUse: boolean, detectionMs: number | null): void
+  queryOutcome?(outcome: QueryOutcome): void
 }
+
+/**
+ * With resolveInDoubt: for a query of `rec` whose outcome is `outcome` (its text, as sent), what to attach to
+ * its error — a resolver for an 'unknown' one — and the follow-up (an orphaned transaction block ended once
+ * its server answers). Read at the eviction, before the socket goes: the transaction id is the client's.
+ */
+export type InDoubtHook = (rec: ConnRecord, outcome: QueryOutcome, text: string | null) => ConnectionEvictedError['resolveOutcome'] | undefined
 
 export class Evictor {
   /** Condemned but left to leave by themselves (retire, none): whether they were in use. */
@@ -52,7 +61,12 @@ export class Evictor {
     private readonly actions: EvictionActions,
     private readonly topologyEvictInUse: 'destroy' | 'release',
     private readonly metrics: EvictorMetrics,
-    private readonly emit: (e: EvictionEvent) => void
+    private readonly emit: (e: EvictionEvent) => void,
+    private readonly extras: {
+      inDoubt?: InDoubtHook
+      /** Called with a destroyed socket's fd before it closes (SO_LINGER 0: an RST, no late delivery). */
+      reset?: (fd: number) => void
+    } = {}
   ) {}
 
   /** Acts on one verdict; returns what it did ('none' also for a connection already condemned). */
@@ -70,10 +84,15 @@ export class Evictor {
         this.gone(rec, inUse, verdict, now)
         this.actions.removeIdle(rec.client, error())
         break
-      case 'destroy':
+      case 'destroy': {
         this.gone(rec, inUse, verdict, now)
-        this.actions.destroy(rec.client, error())
+        const base = error()
+        this.actions.destroy(rec.client, base, (outcome, text) => {
+          this.metrics.queryOutcome?.(outcome)
+          return base.withOutcome(outcome, this.extras.inDoubt?.(rec, outcome, text))
+        }, this.extras.reset)
         break
+      }
       case 'fail':
         this.gone(rec, inUse, verdict, now)
         this.actions.failConnect(rec.client, error())

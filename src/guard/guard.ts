@@ -28,6 +28,9 @@ import { defaultLookup, type HostState, type ServerState, Topology } from '../to
 import { checkoutCheck } from './checkout'
 import { type EvictionActions, type EvictionEvent, Evictor } from './evictor'
 import { Housekeeping, type LeakReport } from './housekeeping'
+import { InDoubtResolver, inDoubtWrite } from './in-doubt'
+import { statementKinds } from '../judge/outcome-rules'
+import { xidOf } from '../pg/in-flight'
 import { Lifecycle, unguardedWarning } from './lifecycle'
 import { Probes } from './probes'
 import { type ForeignSocket, joinProcessView } from './process-view'
@@ -90,6 +93,7 @@ export class Guard extends EventEmitter<GuardEvents> {
   private readonly releaseName: () => void
   /** Per configured host:port, how long logins take here (EWMA, ms): probe deadlines follow it. */
   private readonly loginMs = new Map<string, number>()
+  private readonly inDoubt: InDoubtResolver | undefined
   private endingPool = false
   private stopped = false
 
@@ -121,6 +125,10 @@ export class Guard extends EventEmitter<GuardEvents> {
       { transitioned: (rec, from, now) => this.transitioned(rec, from, now), connectDeadline: (rec, now) => lifecycle.connectDeadline(rec, now) },
       () => connectDeadlineMs
     )
+    const sockopt = kernel.sockopt()
+    const inDoubt = (this.inDoubt = o.resolveInDoubt
+      ? new InDoubtResolver({ poolOptions, topology: this.topo, timeoutMs: o.probeTimeoutMs, onResolved: (r) => this.metrics.resolved(r) })
+      : undefined)
     const evictor = new Evictor(
       this.registry,
       attachment.actions ?? {
@@ -132,7 +140,18 @@ export class Guard extends EventEmitter<GuardEvents> {
       },
       o.topologyEvictInUse,
       this.metrics,
-      (e) => this.emit('evict', e)
+      (e) => this.emit('evict', e),
+      {
+        // An RST instead of a FIN: no unacknowledged COMMIT leaves an orphaned socket to arrive after a heal.
+        reset: sockopt.ok ? (fd) => void sockopt.sockopt.resetOnClose(fd) : undefined,
+        inDoubt: inDoubt && ((rec, outcome, text) => {
+          const commit = text !== null && statementKinds(text).includes('commit')
+          const w = inDoubtWrite(rec, xidOf(rec.client), commit)
+          if (outcome === 'unknown') return w ? inDoubt.track(w) : async () => 'unknown'
+          if (outcome === 'rolled-back' && w) inDoubt.orphan(w)
+          return undefined
+        }),
+      }
     )
     const probes = new Probes(
       poolOptions,
@@ -187,7 +206,7 @@ export class Guard extends EventEmitter<GuardEvents> {
       checkout: checkoutCheck({ registry: this.registry, kernel, options: o, evictor }),
       ending: () => this.ending(),
       // pg-pool's own words for a caller after end(), with a code.
-      endedError: () => new PoolGuardError(ErrorCodes.POOL_ENDED, 'Cannot use a pool after calling end on the pool'),
+      endedError: () => new PoolGuardError(ErrorCodes.POOL_ENDED, 'Cannot use a pool after calling end on the pool', { outcome: 'not-sent' }),
     }
     // The per-checkout hook costs a closure per checkout: only while something reads what it records
     // (metrics bound to an SDK, now or later; leak detection).
@@ -307,6 +326,7 @@ export class Guard extends EventEmitter<GuardEvents> {
     this.housekeeping.stop()
     this.topo.stop()
     this.registry.stop()
+    this.inDoubt?.stop()
     this.metrics.close()
     this.leave()
     this.releaseName()

@@ -12,6 +12,7 @@ import type { ResolvedGuardOptions } from '../options'
 import {
   backendPidOf, evictedByGuard, fdOf, followReportedRole, isIdleInPool, onErrorMessage, onNoticeMessage, onSocketConnected, rawSocketOf,
 } from '../pg/adapter'
+import { keepsTxStatus, trackTxStatus, trackXid } from '../pg/in-flight'
 import { hardenSocket } from '../socket/harden'
 import type { Attempt } from '../topology/hosts'
 import type { Regions } from '../topology/regions'
@@ -40,6 +41,9 @@ export class Lifecycle {
   created(client: Client, attempt: Attempt | null): ConnRecord {
     const d = this.d
     const rec = d.registry.add(client, client.host, client.port, attempt, Date.now())
+    // What became of a query at an eviction reads the last ReadyForQuery's status: older pg does not keep it.
+    if (!keepsTxStatus(client.constructor)) trackTxStatus(client)
+    if (d.options.resolveInDoubt) trackXid(client)
     const stream = rawSocketOf(client)
     if (stream) d.registry.attachStream(rec, stream, client.host.startsWith('/') ? 'unix' : 'tcp')
     onSocketConnected(client, () => this.socketConnected(rec))

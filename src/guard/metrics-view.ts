@@ -57,13 +57,14 @@ function fleetView(live: readonly ConnRecord[], scheduler: Pick<Scheduler, 'isDe
     const status = h.down !== null ? 'down' : scheduler.isDegraded(h.key) ? 'degraded' : h.reachable === true ? 'up' : null
     if (status !== null) hostStatus.push({ address: h.spec.host, port: h.spec.port, status })
   }
-  // Every known host, 0 where the pool writes through none of it: the SDK keeps exporting an attribute set
-  // it saw once, so a host the pool stopped writing through must say so, not keep its last timeline.
+  // Every host whose timeline a monitor read (none without monitors: nothing to compare), 0 where the pool
+  // writes through none of it: the SDK keeps exporting an attribute set it saw once, so a host the pool
+  // stopped writing through must say so, not keep its last timeline.
   const writing = new Set<string>()
   for (const r of live) if (r.role === 'primary' && r.readOnly === false) writing.add(`${r.configuredHost}:${r.configuredPort}`)
   const writableTimelines: NonNullable<PoolView['writableTimelines']> = []
   for (const h of topology.hosts.values()) {
-    writableTimelines.push({ address: h.spec.host, port: h.spec.port, timeline: writing.has(h.key) ? (h.timeline ?? 0) : 0 })
+    if (h.timeline !== null) writableTimelines.push({ address: h.spec.host, port: h.spec.port, timeline: writing.has(h.key) ? h.timeline : 0 })
   }
   return { hostStatus, writableTimelines }
 }

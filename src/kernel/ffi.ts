@@ -9,6 +9,7 @@
 /** Linux values (include/uapi/linux/tcp.h, asm-generic/socket.h). Other platforms use other numbers. */
 export const SOL_SOCKET = 1
 export const SO_KEEPALIVE = 9
+export const SO_LINGER = 13
 export const IPPROTO_TCP = 6
 export const TCP_KEEPIDLE = 4
 export const TCP_KEEPINTVL = 5
@@ -26,6 +27,12 @@ export interface Sockopt {
   getInt(fd: number, level: number, name: number): number
   /** Fills `buf` with struct tcp_info; returns the number of bytes the kernel wrote, or -errno. */
   tcpInfo(fd: number, buf: Buffer): number
+  /**
+   * SO_LINGER on with a zero timeout: the close that follows sends an RST and drops unsent and
+   * unacknowledged data, instead of the kernel retransmitting it from an orphaned socket after the peer
+   * is reachable again. Returns 0 or an errno.
+   */
+  resetOnClose(fd: number): number
 }
 
 export type SockoptLoad = { ok: true; sockopt: Sockopt } | { ok: false; reason: string }
@@ -59,6 +66,7 @@ function tryLoad(): SockoptLoad {
     const setsockopt = libc.func('int setsockopt(int, int, int, const void *, uint32_t)')
     const getsockopt = libc.func('int getsockopt(int, int, int, _Out_ void *, _Inout_ uint32_t *)')
     const intBuf = Buffer.alloc(4)
+    const lingerBuf = Buffer.alloc(8)
     const lenBox = [0]
     const sockopt: Sockopt = {
       setInt(fd, level, name, value) {
@@ -71,6 +79,12 @@ function tryLoad(): SockoptLoad {
           throw new Error(`getsockopt(${fd}, ${level}, ${name}) failed with errno ${koffi.errno()}`)
         }
         return intBuf.readInt32LE()
+      },
+      resetOnClose(fd) {
+        // struct linger { int l_onoff; int l_linger; }
+        lingerBuf.writeInt32LE(1, 0)
+        lingerBuf.writeInt32LE(0, 4)
+        return setsockopt(fd, SOL_SOCKET, SO_LINGER, lingerBuf, 8) === 0 ? 0 : koffi.errno()
       },
       tcpInfo(fd, buf) {
         lenBox[0] = buf.length

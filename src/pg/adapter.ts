@@ -28,7 +28,8 @@ import { dirname } from 'node:path'
 import type { EventEmitter } from 'node:events'
 import { isIP, type Socket } from 'node:net'
 import type { Client, Client as PgClient, Pool as PgPool, PoolClient } from 'pg'
-import { ConfigError } from '../errors'
+import { ConfigError, ConnectionEvictedError, type QueryOutcome } from '../errors'
+import { failQueries } from './in-flight'
 
 /** The parts of pg's Connection this library reads. */
 interface PgConnection extends EventEmitter {
@@ -259,9 +260,16 @@ export function evictIdle(pool: PgPool, client: Client): void {
  * Destroy an in-use client's socket with `err`: pg rejects the running query with `err` at once and marks
  * the client unqueryable, so pg-pool removes it on release. (The client also emits `err`; the guard keeps
  * a listener on every client so that this never becomes an uncaught exception.)
+ *
+ * `errorFor`: each query in flight or queued gets its own error, built for what became of it (in-flight.ts,
+ * failQueries). `reset`: called with the socket's fd first (the guard sets SO_LINGER to 0 there, so the
+ * close sends an RST and no unacknowledged COMMIT is delivered late from an orphaned socket).
  */
-export function destroyInUse(client: Client, err: Error): void {
+export function destroyInUse(client: Client, err: Error, errorFor?: (outcome: QueryOutcome, text: string | null) => Error, reset?: (fd: number) => void): void {
   evictedWith.set(client, err)
+  if (errorFor) failQueries(client, errorFor)
+  const fd = reset ? fdOf(rawSocketOf(client)) : undefined
+  if (fd !== undefined) reset!(fd)
   client$(client).connection?.stream?.destroy(err)
 }
 
@@ -463,11 +471,13 @@ function guardedQuery(self: Client, original: Query, args: unknown[]): unknown {
   if (err === undefined || (typeof args[0] === 'object' && args[0] !== null && typeof (args[0] as { submit?: unknown }).submit === 'function')) {
     return original.apply(self, args)
   }
+  // A query sent after the eviction never left the client: its own error says so.
+  const own = err instanceof ConnectionEvictedError ? err.withOutcome('not-sent') : err
   if (typeof last === 'function') {
-    process.nextTick(() => (last as (e: Error) => void)(err))
+    process.nextTick(() => (last as (e: Error) => void)(own))
     return undefined
   }
-  return Promise.reject(err)
+  return Promise.reject(own)
 }
 
 /**
@@ -481,7 +491,9 @@ function queryFast(self: Client, original: Query, a: unknown, b: unknown, c: unk
 
 /** connect() with a check after login: a rejection ends the client quietly and fails the connect with it. */
 function connectThen(self: Client, connect: (cb: (err?: Error) => void) => void, afterConnect: (c: Client) => Promise<void>, callback?: (err?: Error) => void): Promise<unknown> | undefined {
-  const run = new Promise<void>((resolve, reject) => connect((err) => (err ? reject(err) : resolve())))
+  // The owner's Promise class (pg's `Promise` option, e.g. bluebird): connect() returns one of its promises.
+  const P = (client$(self) as unknown as { _Promise?: PromiseConstructor })._Promise ?? Promise
+  const run = new P<void>((resolve, reject) => connect((err) => (err ? reject(err) : resolve())))
     .then(() => afterConnect(self))
     .catch((err: Error) => {
       endQuietly(self)

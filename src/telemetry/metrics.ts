@@ -18,7 +18,9 @@ import {
   ATTR_HOST_STATUS,
   ATTR_IN_USE,
   ATTR_POOL_NAME,
+  ATTR_OUTCOME,
   ATTR_PROBE_OUTCOME,
+  ATTR_RESOLUTION,
   ATTR_REASON,
   ATTR_REGION,
   ATTR_REPLICATION_STATE,
@@ -75,6 +77,8 @@ interface Instruments {
   detectionTime: Histogram
   passDuration: Histogram
   probes: Counter
+  queryOutcomes: Counter
+  inDoubtResolved: Counter
   observables: Record<string, Observable>
 }
 
@@ -105,6 +109,8 @@ function instruments(meter: Meter): Instruments {
     detectionTime: histogram(GUARD.detectionTime),
     passDuration: histogram(GUARD.passDuration),
     probes: counter(GUARD.probes),
+    queryOutcomes: counter(GUARD.queryOutcomes),
+    inDoubtResolved: counter(GUARD.inDoubtResolved),
     observables,
   }
   byMeter.set(meter, i)
@@ -243,10 +249,19 @@ export class PoolMetrics {
     const zero: PoolView = { idle: 0, used: 0, max: 0, idleMin: 0, idleMax: 0, pending: 0, sockets: [], foreignSockets: 0, regions: 0, writableHosts: 0, health: [], replication: [] }
     // The fleet series last reported: an ended pool reports them as zeros (no current state, no timeline).
     let fleetHosts: { address: string; port: number }[] = []
+    // The SDK keeps exporting an observable's attribute set with its last value once it is no longer observed
+    // (cumulative storage), so a socket group or an endpoint that went away would keep its last count and
+    // state for good: 4 ESTABLISHED sockets to a host the pool has long evicted. Each collection reports 0
+    // for those that went away since the last one (a true count, and "no current state").
+    let lastGroups = new Map<string, Attributes>()
+    let lastEndpoints = new Map<string, Attributes>()
     this.callback = (r) => {
       // An ended pool reports zeros once (a cumulative SDK would otherwise keep showing its last values), then leaves.
       const v = this.ended ? { ...zero, hostStatus: fleetHosts.map((h) => ({ ...h, status: null })), writableTimelines: fleetHosts.map((h) => ({ ...h, timeline: 0 })) } : view()
-      if (!this.ended) fleetHosts = (v.writableTimelines ?? v.hostStatus ?? []).map((h) => ({ address: h.address, port: h.port }))
+      if (!this.ended) {
+        const seen = new Map([...(v.hostStatus ?? []), ...(v.writableTimelines ?? [])].map((h) => [`${h.address}|${h.port}`, { address: h.address, port: h.port }]))
+        fleetHosts = [...seen.values()]
+      }
       if (this.ended) setImmediate(() => this.unregister())
       if (semconv) {
         r.observe(o[SEMCONV.connectionCount.name], v.idle, { ...base, [ATTR_STATE]: STATE_IDLE })
@@ -269,16 +284,28 @@ export class PoolMetrics {
         }
       }
       for (const g of groups.values()) r.observe(o[GUARD.sockets.name], g.n, g.attrs)
+      for (const [key, attrs] of lastGroups) if (!groups.has(key)) r.observe(o[GUARD.sockets.name], 0, attrs)
+      lastGroups = new Map([...groups].map(([k, g]) => [k, g.attrs]))
       r.observe(o[GUARD.foreignSockets.name], v.foreignSockets, gbase)
       r.observe(o[GUARD.regions.name], v.regions, gbase)
       r.observe(o[GUARD.writableHosts.name], v.writableHosts, gbase)
+      const endpoints = new Map<string, Attributes>()
       for (const h of v.health) {
         const at = { ...gbase, [ATTR_SERVER_ADDRESS]: h.address, [ATTR_SERVER_PORT]: h.port }
+        endpoints.set(`${h.address}|${h.port}`, at)
         for (const state of [HOST_STATE_HEALTHY, HOST_STATE_DEGRADED]) r.observe(o[HOST_HEALTH.health.name], h.state === state ? 1 : 0, { ...at, [ATTR_HOST_STATE]: state })
         if (h.rttSeconds !== null) r.observe(o[HOST_HEALTH.rtt.name], h.rttSeconds, at)
         if (h.retransmitRatio !== null) r.observe(o[HOST_HEALTH.retransmitRatio.name], h.retransmitRatio, at)
         r.observe(o[HOST_HEALTH.queuedBytes.name], h.queuedBytes, at)
       }
+      // An endpoint with no socket left: no current health state, nothing queued. (Its RTT and retransmit
+      // ratio keep their last values: 0 would be a false measurement, and the SDK cannot drop a series.)
+      for (const [key, at] of lastEndpoints) {
+        if (endpoints.has(key)) continue
+        for (const state of [HOST_STATE_HEALTHY, HOST_STATE_DEGRADED]) r.observe(o[HOST_HEALTH.health.name], 0, { ...at, [ATTR_HOST_STATE]: state })
+        r.observe(o[HOST_HEALTH.queuedBytes.name], 0, at)
+      }
+      lastEndpoints = endpoints
       for (const h of v.replication) {
         const at = { ...gbase, [ATTR_SERVER_ADDRESS]: h.address, [ATTR_SERVER_PORT]: h.port }
         const current = h.state === 'streaming' ? REPLICATION_STATE_OK : h.state === 'lost' ? REPLICATION_STATE_LOST : REPLICATION_STATE_UNKNOWN
@@ -356,6 +383,16 @@ export class PoolMetrics {
   probe(alive: boolean): void {
     if (this.i === undefined) this.maybeBind()
     this.i?.probes.add(1, { ...this.guardBase, [ATTR_PROBE_OUTCOME]: alive ? 'alive' : 'dead' })
+  }
+
+  /** A query failed by an eviction, and what became of it. */
+  queryOutcome(outcome: string): void {
+    this.i?.queryOutcomes.add(1, { ...this.guardBase, [ATTR_OUTCOME]: outcome })
+  }
+
+  /** An in-doubt write resolved (resolveInDoubt), and what the server said. */
+  resolved(resolution: string): void {
+    this.i?.inDoubtResolved.add(1, { ...this.guardBase, [ATTR_RESOLUTION]: resolution })
   }
 
   /** The pool ended: the next collection reports zeros, then this pool's callback is removed. */

@@ -20,6 +20,8 @@ export const ATTR_TCP_STATE = 'pg_pool_guard.tcp.state'
 export const ATTR_REGION = 'pg_pool_guard.region'
 export const ATTR_ROLE = 'pg_pool_guard.role'
 export const ATTR_PROBE_OUTCOME = 'pg_pool_guard.probe.outcome'
+export const ATTR_OUTCOME = 'pg_pool_guard.outcome'
+export const ATTR_RESOLUTION = 'pg_pool_guard.resolution'
 /** The endpoint a socket goes to (ip:port), semantic-convention server.address/server.port in one. */
 export const ATTR_SERVER_ADDRESS = 'server.address'
 export const ATTR_SERVER_PORT = 'server.port'
@@ -112,6 +114,14 @@ export const GUARD = {
   probes: {
     name: 'pg_pool_guard.probes', kind: 'counter', unit: '{probe}',
     description: 'Host probes on a separate monitoring connection, by outcome (alive, dead)',
+  },
+  queryOutcomes: {
+    name: 'pg_pool_guard.query.outcomes', kind: 'counter', unit: '{query}',
+    description: 'Queries failed by an eviction, by what became of them (pg_pool_guard.outcome: not-sent, rolled-back, unknown)',
+  },
+  inDoubtResolved: {
+    name: 'pg_pool_guard.in_doubt.resolved', kind: 'counter', unit: '{query}',
+    description: 'In-doubt writes (outcome unknown) resolved with resolveInDoubt, by what the server said (pg_pool_guard.resolution: committed, rolled-back, unknown)',
   },
   foreignSockets: {
     name: 'pg_pool_guard.foreign_sockets', kind: 'observable-gauge', unit: '{socket}',

@@ -178,6 +178,44 @@ export class Cluster implements ServerContext {
     }
   }
 
+  /**
+   * COMMITs in flight on demand: from now until `release()`, a COMMIT (or an autocommit statement) that
+   * wrote waits on the primary — synchronous_commit = remote_apply on the standby, whose replay is paused —
+   * so a fault injected meanwhile (a blackhole, a freeze, a failover) lands while the COMMIT is in flight:
+   * an in-doubt write, the case pg-pool-guard's `outcome: 'unknown'` and `resolveOutcome()` are about. The
+   * commit record is on the primary's disk and flushed to the standby: released, or after promoting that
+   * standby (a promotion ends the pause), the transaction is committed. Needs a running standby.
+   */
+  async holdCommits(): Promise<{ release(): Promise<void> }> {
+    const standby = this.standby
+    if (!standby) throw new KitError(KitErrorCodes.NO_STANDBY, 'holdCommits() needs a running standby (the primary waits for it)')
+    const primary = this.primary
+    await primary.query("ALTER SYSTEM SET synchronous_standby_names = '*'")
+    await primary.query("ALTER SYSTEM SET synchronous_commit = 'remote_apply'")
+    await primary.query('SELECT pg_reload_conf()')
+    await standby.query('SELECT pg_wal_replay_pause()')
+    // A reload reaches each backend at its next command; a new session shows it once the postmaster has it.
+    for (const deadline = Date.now() + 5000; ; ) {
+      const { rows } = await primary.query<{ s: string }>("SELECT current_setting('synchronous_commit') AS s")
+      if (rows[0].s === 'remote_apply') break
+      if (Date.now() > deadline) throw new KitError(KitErrorCodes.COMMAND_FAILED, `holdCommits(): ${primary.host}:${primary.port} did not take synchronous_commit = remote_apply`)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    let released = false
+    return {
+      release: async () => {
+        if (released) return
+        released = true
+        if (standby.role === 'standby' && standby.running) await standby.query('SELECT pg_wal_replay_resume()').catch(() => {})
+        if (primary.running) {
+          await primary.query('ALTER SYSTEM RESET synchronous_standby_names')
+          await primary.query('ALTER SYSTEM RESET synchronous_commit')
+          await primary.query('SELECT pg_reload_conf()')
+        }
+      },
+    }
+  }
+
   /** Stop the current primary. */
   async stopPrimary(mode: 'fast' | 'immediate' | 'kill' = 'immediate'): Promise<PgServer> {
     const p = this.primary

@@ -536,8 +536,6 @@ export function sweepStaleFleets(): number {
 
 /** Builds a fleet and waits until Prometheus scrapes every instance. Root only: a KitError otherwise. */
 export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
-  const why = fleetUnavailable()
-  if (why) throw new KitError(KitErrorCodes.NETNS_UNAVAILABLE, `cannot build a fleet: ${why}`)
   const zones = options.zones ?? ['a', 'b', 'c']
   const per = options.instancesPerZone ?? 2
   if (zones.length < 1 || zones.length > MAX_ZONES || new Set(zones).size !== zones.length || zones.some((z) => typeof z !== 'string' || z === '')) {
@@ -546,6 +544,8 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
   if (!Number.isInteger(per) || per < 1 || zones.length * per > MAX_INSTANCES || per > 63) {
     throw new ConfigError(`instancesPerZone must be an integer from 1 to 63, at most ${MAX_INSTANCES} instances in all; got ${per}`)
   }
+  const why = fleetUnavailable()
+  if (why) throw new KitError(KitErrorCodes.NETNS_UNAVAILABLE, `cannot build a fleet: ${why}`)
   if (!swept) {
     swept = true
     sweepStaleFleets()

@@ -44,6 +44,11 @@ export interface HostObservation {
   fresh?: boolean
   /** A failed poll that had its session: the login was answered, a query was not (behind a pooler: the server behind it). */
   loggedIn?: boolean
+  /** The snapshot's xmax when read (RoleRow.xmax); on a promotion report, the replay horizon just before it. */
+  xmax?: string | null
+  replayedXmax?: string | null
+  /** The promotion watch's report, read in the round trip that saw the promotion. */
+  promotion?: boolean
   error?: string
   at: number
 }
@@ -131,8 +136,8 @@ export class HostMonitor {
     const w = new PromotionWatch(
       this.config,
       this.timeoutMs,
-      (row, ip) => {
-        this.promoted = this.observation(row, row.timeline, ip)
+      (row, ip, replayed) => {
+        this.promoted = { ...this.observation(row, row.timeline, ip), replayedXmax: replayed, promotion: true }
         onPromoted({ ...this.promoted })
       },
       () => {
@@ -172,6 +177,7 @@ export class HostMonitor {
       systemId: this.systemId,
       serverId: serverIdentity(this.systemId ?? null, r),
       ip,
+      xmax: r.xmax ?? null,
       at: Date.now(),
     }
   }

@@ -71,17 +71,6 @@ const STANDBYS = `,
   CASE WHEN pg_is_in_recovery() THEN NULL ELSE (SELECT json_agg(DISTINCT host(a.client_addr)) FROM pg_stat_get_wal_senders() w
     JOIN pg_stat_get_activity(NULL) a ON a.pid = w.pid WHERE a.client_addr IS NOT NULL AND a.datid IS NULL) END AS standbys`
 
-interface IdentityRow {
-  pid: number
-  started: string
-  addr: string | null
-  port: number | null
-  standby: boolean
-  read_only: boolean
-  system_id: string | null
-  timeline: number | null
-  standbys?: string[] | null
-}
 
 /** Per server (or pool): whether pg_control_*() may be called; false after a 42501. Starts optimistic. */
 export class IdentityReader {
@@ -94,11 +83,15 @@ export class IdentityReader {
    */
   async read(client: pg.Client, processID: number | null, standbys = false): Promise<SessionIdentity | null> {
     for (;;) {
-      const sql = (this.control ? WITH_CONTROL : WITHOUT_CONTROL) + (standbys ? STANDBYS : '')
+      const text = (this.control ? WITH_CONTROL : WITHOUT_CONTROL) + (standbys ? STANDBYS : '')
+      // The owner's type parsers stay out of it: every column comes back as the server's text.
+      if (isEnding(client)) return null
       try {
-        const { rows } = await client.query(sql)
-        return parseIdentity(rows[0] as IdentityRow, processID)
+        const { rows } = await client.query({ text, types: RAW_TEXT })
+        return parseIdentity(rows[0] as Record<string, string | null> | undefined, processID)
       } catch (err) {
+        // The owner ended the client while the query ran (connect() then end() at once): not the guard's to fail.
+        if (isEnding(client)) return null
         const code = (err as { code?: unknown }).code
         if (code === '42501' && this.control) {
           this.control = false // insufficient_privilege on pg_control_*: ask without them from now on
@@ -111,20 +104,44 @@ export class IdentityReader {
   }
 }
 
-export function parseIdentity(r: IdentityRow, processID: number | null): SessionIdentity {
-  const role: ServerRole = { inHotStandby: r.standby, readOnly: r.read_only }
+const RAW_TEXT = { getTypeParser: () => (value: string) => value }
+
+function isEnding(client: pg.Client): boolean {
+  return (client as unknown as { _ending?: boolean })._ending === true
+}
+
+/**
+ * The row as text (RAW_TEXT), checked: a server or proxy that answers something else (no row, other columns)
+ * gives null, never a half-read identity.
+ */
+export function parseIdentity(r: Record<string, string | null> | undefined, processID: number | null): SessionIdentity | null {
+  if (!r || typeof r.pid !== 'string' || typeof r.started !== 'string' || (r.standby !== 't' && r.standby !== 'f')) return null
+  const int = (v: string | null | undefined): number | null => (v === null || v === undefined || !/^-?\d+$/.test(v) ? null : Number(v))
+  const pid = int(r.pid)
+  if (pid === null) return null
+  const port = int(r.port)
+  const role: ServerRole = { inHotStandby: r.standby === 't', readOnly: r.read_only === 't' }
+  let standbys: string[] | null = null
+  if (r.standbys !== undefined) {
+    try {
+      const parsed = r.standbys === null ? [] : (JSON.parse(r.standbys) as unknown)
+      standbys = Array.isArray(parsed) ? parsed.filter((x): x is string => typeof x === 'string') : []
+    } catch {
+      standbys = []
+    }
+  }
   return {
     server: {
-      id: serverIdentity(r.system_id, { started: r.started, server_port: r.port })!,
-      systemId: r.system_id,
+      id: serverIdentity(r.system_id ?? null, { started: r.started, server_port: port })!,
+      systemId: r.system_id ?? null,
       startedAt: r.started,
-      address: r.addr,
-      port: r.port,
+      address: r.addr ?? null,
+      port,
       role,
-      timeline: r.timeline,
+      timeline: int(r.timeline),
     },
-    backendPid: r.pid,
-    pooler: processID !== null && processID !== r.pid,
-    standbys: r.standbys === undefined ? null : (r.standbys ?? []),
+    backendPid: pid,
+    pooler: processID !== null && processID !== pid,
+    standbys,
   }
 }

@@ -18,16 +18,28 @@ import { destroyInUse, ownClient, rawSocketOf } from '../pg/adapter'
 import { withDeadline } from '../util/time'
 import { ROLE_SQL, type RoleRow } from './role-query'
 
+/** The NOTICE a returning watch sends: the replay horizon seen last while still a standby. */
+const REPLAYED_NOTICE = 'pg-pool-guard replayed-xmax '
+
 /** Longest a single wait lasts on the server, ms (then it is re-issued). */
 export const WATCH_WAIT_MS = 1000
 const STEP_S = 0.01
 
-// One simple-protocol message, two statements: the wait, then role and timeline (one round trip).
-const WATCH_SQL = `DO $$ BEGIN
+// One simple-protocol message, two statements: the wait, then role and timeline (one round trip). While
+// the server is a standby the loop also keeps the latest replay horizon (the snapshot's xmax: every id below
+// it was replayed), and says the last one seen before the promotion in a NOTICE when it returns: with the
+// xmax the role row reads right after, the two bounds that let an in-doubt commit be looked up on the
+// promoted server (guard/in-doubt.ts).
+// The horizon is kept only when the server is still in recovery after it was read: one read just after
+// the promotion would be the new primary's next id, not what was replayed.
+const WATCH_SQL = `DO $$ DECLARE replayed text; seen text; BEGIN
   FOR i IN 1..${Math.round(WATCH_WAIT_MS / 1000 / STEP_S)} LOOP
+    seen := txid_snapshot_xmax(txid_current_snapshot())::text;
     EXIT WHEN NOT pg_is_in_recovery();
+    replayed := seen;
     PERFORM pg_sleep(${STEP_S});
   END LOOP;
+  IF NOT pg_is_in_recovery() THEN RAISE NOTICE '${REPLAYED_NOTICE}%', replayed; END IF;
 END $$; ${ROLE_SQL}`
 
 export class PromotionWatch {
@@ -38,8 +50,11 @@ export class PromotionWatch {
     /** A fresh client config for the host. */
     private readonly config: () => Record<string, unknown>,
     private readonly timeoutMs: number,
-    /** The host is no longer in recovery: its role row, read the moment the wait returned. */
-    private readonly onPromoted: (row: RoleRow, ip: string | undefined) => void,
+    /**
+     * The host is no longer in recovery: its role row, read the moment the wait returned, and the replay
+     * horizon it had just before (null where the wait did not see it as a standby).
+     */
+    private readonly onPromoted: (row: RoleRow, ip: string | undefined, replayedXmax: string | null) => void,
     /** The watch ended (promoted, an error, or stopped). */
     private readonly onEnded: () => void
   ) {}
@@ -61,6 +76,10 @@ export class PromotionWatch {
       const client = ownClient(pg, this.config())
       client.on('error', () => {})
       this.client = client
+      let replayed: string | null = null
+      client.on('notice', (msg: { message?: string }) => {
+        if (msg.message?.startsWith(REPLAYED_NOTICE)) replayed = msg.message.slice(REPLAYED_NOTICE.length)
+      })
       await withDeadline(() => client.connect(), this.timeoutMs)
       rawSocketOf(client)?.unref()
       while (!this.stopped) {
@@ -68,7 +87,7 @@ export class PromotionWatch {
         if (this.stopped) return
         const row = results[results.length - 1].rows[0] as RoleRow
         if (!row.standby) {
-          this.onPromoted(row, rawSocketOf(client)?.remoteAddress)
+          this.onPromoted(row, rawSocketOf(client)?.remoteAddress, replayed)
           return
         }
       }

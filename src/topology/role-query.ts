@@ -11,13 +11,20 @@ export interface RoleRow {
   started: string | null
   /** inet_server_port(): null over a Unix socket. */
   server_port: number | null
+  /**
+   * The snapshot's xmax (epoch-extended, as text): on a standby, every transaction id below it was seen in
+   * the WAL it replayed; on a primary, the next id to be assigned. Bounds for resolving an in-doubt commit
+   * on a promoted standby (guard/in-doubt.ts).
+   */
+  xmax: string | null
 }
 
 export const ROLE_SQL = `SELECT pg_is_in_recovery() AS standby,
   current_setting('default_transaction_read_only') = 'on' AS read_only,
   CASE WHEN pg_is_in_recovery() THEN NULL
        ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS timeline,
-  pg_postmaster_start_time()::text AS started, inet_server_port() AS server_port`
+  pg_postmaster_start_time()::text AS started, inet_server_port() AS server_port,
+  txid_snapshot_xmax(txid_current_snapshot())::text AS xmax`
 
 /**
  * One server's identity, the same under every name that reaches it. The system identifier alone is shared

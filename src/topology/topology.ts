@@ -96,6 +96,16 @@ export interface ServerState {
   liveAt: number | null
   /** Why it is fenced (a server of its cluster on a higher timeline accepts writes), or null. */
   fenced: string | null
+  /**
+   * Seen as a standby: every transaction id below this was in the WAL it had replayed (the highest snapshot
+   * xmax read while it was one, the last just before its promotion when its watch saw it). Null: never seen
+   * as a standby. With `newFrom` (the first xmax read after its promotion: ids from there on are its own),
+   * what lets an in-doubt commit of the old primary be looked up on it (guard/in-doubt.ts).
+   */
+  replayedBelow: string | null
+  newFrom: string | null
+  /** `newFrom` was read by the promotion watch in the round trip that saw the promotion (not at a later poll). */
+  newFromAtPromotion: boolean
 }
 
 /**
@@ -397,9 +407,11 @@ export class Topology extends EventEmitter<TopologyEvents> {
       h.down = null
       // What the monitor's session reads is a server observation too (keyed by its identity, or by the
       // host where the server would not say who it is).
-      this.observeServer(h.serverId ?? `host:${h.key}`, {
+      const sid = h.serverId ?? `host:${h.key}`
+      this.observeServer(sid, {
         systemId: h.systemId, role: h.role, timeline: h.timeline, reachable: true, address: null, port: null,
       }, obs.at, true)
+      this.noteXmax(this.servers.get(sid)!, obs)
     } else {
       if (!h.down) h.down = `monitor: ${obs.error}`
       const sid = h.serverId ?? `host:${h.key}`
@@ -422,6 +434,21 @@ export class Topology extends EventEmitter<TopologyEvents> {
     if (JSON.stringify([h.role, h.timeline, h.reachable, h.down, h.systemId, h.serverId]) !== before) this.changed(h)
   }
 
+  /** Replay bounds of a server (ServerState.replayedBelow, newFrom), from a monitor's or a watch's reading. */
+  private noteXmax(s: ServerState, obs: HostObservation): void {
+    const max = (a: string | null, b: string | null | undefined): string | null => (b == null ? a : a === null || BigInt(b) > BigInt(a) ? b : a)
+    if (obs.replayedXmax) s.replayedBelow = max(s.replayedBelow, obs.replayedXmax)
+    else if (obs.role?.inHotStandby) s.replayedBelow = max(s.replayedBelow, obs.xmax)
+    if (!obs.role || obs.role.inHotStandby || !obs.xmax) return
+    if (obs.promotion && (s.newFrom === null || !s.newFromAtPromotion || BigInt(obs.xmax) <= BigInt(s.newFrom))) {
+      // The watch's reading wins over a poll's that came first: it was taken in the round trip that saw the promotion.
+      s.newFrom = obs.xmax
+      s.newFromAtPromotion = true
+    } else if (s.replayedBelow !== null && s.newFrom === null) {
+      s.newFrom = obs.xmax
+    }
+  }
+
   /** Records what one source saw of a server; `live`: a source that keeps looking (monitor, watch, address check). */
   private observeServer(
     id: string,
@@ -431,7 +458,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
   ): void {
     const s = this.servers.get(id)
     if (!s) {
-      this.servers.set(id, { id, ...o, seenAt: at, liveAt: live ? at : null, fenced: null })
+      this.servers.set(id, { id, ...o, seenAt: at, liveAt: live ? at : null, fenced: null, replayedBelow: null, newFrom: null, newFromAtPromotion: false })
       this.version++
       return
     }

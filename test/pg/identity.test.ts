@@ -27,12 +27,13 @@ describe('server identity per connection', () => {
   it('one round trip after login, none per query; the snapshot shows the server', async () => {
     const c = cluster.get()
     const pool = new Pool({ ...c.config, max: 1, Client: Counting } as pg.PoolConfig)
-    const client = (await pool.connect()) as unknown as Counting
+    const pooled = await pool.connect()
+    const client = pooled as unknown as Counting
     // Login ends with one ReadyForQuery; the identity query is the only other round trip before the pool hands the client out.
     assert.equal(client.rfq, 2)
     for (let i = 0; i < 10; i++) await client.query('SELECT 1')
     assert.equal(client.rfq, 12, 'no round trip of the guard per query')
-    client.release()
+    pooled.release()
     const { rows } = await c.primary.query<{ id: string; started: string; port: number }>(
       'SELECT system_identifier::text AS id, pg_postmaster_start_time()::text AS started, current_setting(\'port\')::int AS port FROM pg_control_system()'
     )

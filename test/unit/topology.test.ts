@@ -145,7 +145,8 @@ describe('fencing (split-brain)', () => {
 })
 
 const server = (id: string, o: Partial<ServerState>): ServerState => ({
-  id, systemId: '111', address: null, port: null, role: PRIMARY, timeline: 1, reachable: true, seenAt: 0, liveAt: null, fenced: null, ...o,
+  id, systemId: '111', address: null, port: null, role: PRIMARY, timeline: 1, reachable: true, seenAt: 0, liveAt: null, fenced: null,
+  replayedBelow: null, newFrom: null, newFromAtPromotion: false, ...o,
 })
 const serversOf = (...xs: ServerState[]): Map<string, ServerState> => new Map(xs.map((x) => [x.id, x]))
 

@@ -1,0 +1,212 @@
+/**
+ * The queries on a client and what became of them — pg internals, kept in this folder like the rest:
+ *
+ * - The transaction status of the last ReadyForQuery ('I', 'T', 'E'): pg 8.16+ keeps it (`_txStatus`);
+ *   for older copies a listener records it (`trackTxStatus`, installed only there).
+ * - The queries sent and not answered (pg's active query, then its pipeline's sent queue) and those still
+ *   queued in the client: `failQueries` fails each with its own error, built for its own outcome
+ *   (judge/outcome-rules.ts), instead of pg's one error for all.
+ * - With resolveInDoubt: the transaction's id, learnt without a round trip of its own (`trackXid`). After a
+ *   statement that may write is sent inside a transaction block whose id is not known yet, one more simple
+ *   query — `SELECT txid_current_if_assigned()` — is written right behind it, in the same flight; its
+ *   answer arrives right after the statement's and is taken off the connection before pg sees it. Once the
+ *   id is known nothing more is sent until the transaction ends. So a COMMIT lost on the way can later be
+ *   looked up with txid_status().
+ */
+import type { Client } from 'pg'
+import type { QueryOutcome } from '../errors'
+import { mayWrite, outcomesOf, type TxStatus } from '../judge/outcome-rules'
+
+interface PgQuery {
+  text?: unknown
+  rows?: unknown
+  handleError(err: Error, connection: unknown): void
+}
+
+interface Internals {
+  connection?: { stream?: { write(b: Buffer): boolean }; emit: (name: string, ...args: unknown[]) => boolean; on(e: string, f: (m: { status?: string }) => void): void }
+  _txStatus?: string | null
+  _activeQuery?: PgQuery | null
+  activeQuery?: PgQuery | null
+  _sentQueryQueue?: PgQuery[]
+  _queryQueue?: PgQuery[]
+  queryQueue?: PgQuery[]
+  readyForQuery?: boolean
+  pipeline?: boolean
+}
+
+const $ = (c: Client): Internals => c as unknown as Internals
+
+/** Per client, where pg does not keep it: the last ReadyForQuery status, and the xid tracking state. */
+interface State {
+  status: TxStatus
+  xid: XidState | undefined
+}
+interface XidState {
+  /** The current transaction's id, once learnt (null until then, and after the transaction ended). */
+  xid: string | null
+  /** 0 nothing injected; 1 the statement's answer is still due; 2 taking ours off the connection. */
+  phase: 0 | 1 | 2
+  pending: string | null
+}
+
+const states = new WeakMap<Client, State>()
+const stateOf = (c: Client): State => {
+  let s = states.get(c)
+  if (!s) states.set(c, (s = { status: null, xid: undefined }))
+  return s
+}
+
+const keeps = new WeakMap<object, boolean>()
+
+/** Whether this copy of pg keeps the transaction status itself (it sets _txStatus in _handleReadyForQuery). */
+export function keepsTxStatus(ClientClass: unknown): boolean {
+  if (typeof ClientClass !== 'function') return false
+  let k = keeps.get(ClientClass)
+  if (k === undefined) {
+    const handler = (ClientClass as { prototype?: { _handleReadyForQuery?: unknown } }).prototype?._handleReadyForQuery
+    keeps.set(ClientClass, (k = typeof handler === 'function' && handler.toString().includes('_txStatus')))
+  }
+  return k
+}
+
+/** For a pg copy that does not keep it: record each ReadyForQuery's status. */
+export function trackTxStatus(client: Client): void {
+  const st = stateOf(client)
+  $(client).connection?.on('readyForQuery', (m) => {
+    st.status = statusOf(m.status)
+  })
+}
+
+export function txStatusOf(client: Client): TxStatus {
+  const c = $(client)
+  return '_txStatus' in c ? statusOf(c._txStatus) : (states.get(client)?.status ?? null)
+}
+
+function statusOf(s: unknown): TxStatus {
+  return s === 'I' || s === 'T' || s === 'E' ? s : null
+}
+
+function activeOf(c: Internals): PgQuery | null {
+  // Newer pg keeps _activeQuery (and a deprecated getter under the old name); pg 8.11 only activeQuery.
+  return ('_activeQuery' in c ? c._activeQuery : c.activeQuery) ?? null
+}
+
+function textOf(q: PgQuery): string | null {
+  return typeof q.text === 'string' ? q.text : null
+}
+
+/**
+ * Fails every query on `client` — sent and unanswered first, then queued — each with `errorFor(outcome)`,
+ * as pg's own _errorAllQueries would (on the next tick), and empties pg's queues so that the socket error
+ * that follows fails nothing twice. Returns the outcome of the oldest query in flight, or null when none was.
+ */
+export function failQueries(client: Client, errorFor: (outcome: QueryOutcome, text: string | null) => Error): QueryOutcome | null {
+  const c = $(client)
+  const active = activeOf(c)
+  const sent = [...(active ? [active] : []), ...(c._sentQueryQueue ?? [])]
+  // Newer pg keeps _queryQueue (and a deprecated getter under the old name, which warns); pg 8.11 queryQueue.
+  const queue = '_queryQueue' in c ? c._queryQueue : c.queryQueue
+  const queued = [...(queue ?? [])]
+  if (sent.length + queued.length === 0) return null
+  const outcomes = outcomesOf(txStatusOf(client), sent.map(textOf), queued.length)
+  const queries = [...sent, ...queued]
+  if ('_activeQuery' in c) c._activeQuery = null
+  else c.activeQuery = null
+  if (c._sentQueryQueue) c._sentQueryQueue.length = 0
+  if (queue) queue.length = 0
+  const connection = c.connection
+  queries.forEach((q, i) => {
+    const err = errorFor(outcomes[i], textOf(q))
+    process.nextTick(() => q.handleError(err, connection))
+  })
+  return outcomes[0]
+}
+
+/** The statement texts of the queries sent and unanswered, oldest first (null where a query has no text). */
+export function sentTexts(client: Client): (string | null)[] {
+  const c = $(client)
+  const active = activeOf(c)
+  return [...(active ? [active] : []), ...(c._sentQueryQueue ?? [])].map(textOf)
+}
+
+/** Messages of our own xid query, taken off the connection before pg sees them. */
+const OURS = new Set(['parseComplete', 'bindComplete', 'noData', 'rowDescription', 'dataRow', 'commandComplete', 'emptyQuery', 'errorMessage', 'readyForQuery', 'portalSuspended'])
+
+/**
+ * resolveInDoubt: learn each transaction's id (see the file's header). Installed once per client, when it is
+ * built: its own `query` (in front of the class's) and its connection's `emit`, so that a pool without the
+ * option pays nothing for it.
+ */
+export function trackXid(client: Client): void {
+  const c = $(client)
+  const con = c.connection
+  if (!con) return
+  const st: XidState = { xid: null, phase: 0, pending: null }
+  stateOf(client).xid = st
+  const query = (client as unknown as { query: (...a: unknown[]) => unknown }).query
+  Object.defineProperty(client, 'query', {
+    configurable: true, writable: true, enumerable: false,
+    value: function (this: Client, ...args: unknown[]): unknown {
+      const ready = c.readyForQuery === true
+      const status = txStatusOf(this)
+      const result = query.apply(this, args)
+      afterQuerySent(this, ready, status)
+      return result
+    },
+  })
+  const emit = con.emit
+  con.emit = function (this: unknown, name: string, ...args: unknown[]): boolean {
+    if (st.phase === 2 && OURS.has(name)) {
+      const msg = args[0] as { fields?: (string | null)[]; status?: string }
+      if (name === 'dataRow') st.pending = msg.fields?.[0] ?? null
+      else if (name === 'readyForQuery') {
+        st.phase = 0
+        st.xid = msg.status === 'I' ? null : (st.pending ?? st.xid)
+        st.pending = null
+      }
+      return true
+    }
+    if (name === 'readyForQuery') {
+      if (st.phase === 1) st.phase = 2 // the statement's own answer: pg's; ours follows
+      else if ((args[0] as { status?: string }).status === 'I') st.xid = null
+    }
+    return emit.call(this, name, ...args)
+  } as typeof con.emit
+}
+
+let serializeQuery: ((text: string) => Buffer) | undefined
+const XID_SQL = 'SELECT txid_current_if_assigned()::text'
+
+/**
+ * Right after the owner's query() returned: if it put a statement on the wire that may write, inside a
+ * transaction block whose id is not known, write the xid query behind it. `wasReady`: the client was
+ * ready for a query before the call (so what is active now was sent by it).
+ */
+export function afterQuerySent(client: Client, wasReady: boolean, statusBefore: TxStatus): void {
+  const st = states.get(client)?.xid
+  if (!st || st.phase !== 0 || st.xid !== null || !wasReady || statusBefore !== 'T') return
+  const c = $(client)
+  if (c.pipeline) return
+  const q = activeOf(c)
+  const QueryClass = (client.constructor as { Query?: new (...a: unknown[]) => unknown }).Query
+  // Only a plain query that completes in one flight: a portal (rows, cursors, streams) must not be followed.
+  if (!q || !QueryClass || !(q instanceof QueryClass) || q.rows !== undefined || typeof q.text !== 'string' || !mayWrite(q.text)) return
+  serializeQuery ??= loadSerializer()
+  const stream = c.connection?.stream
+  if (!stream) return
+  st.phase = 1
+  stream.write(serializeQuery(XID_SQL))
+}
+
+/** The transaction id learnt for the client's current (or just evicted) transaction, if any. */
+export function xidOf(client: Client): string | null {
+  return states.get(client)?.xid?.xid ?? null
+}
+
+function loadSerializer(): (text: string) => Buffer {
+  const { dirname } = require('node:path') as typeof import('node:path')
+  const path = require.resolve('pg-protocol', { paths: [dirname(require.resolve('pg'))] })
+  const { serialize } = require(path) as { serialize: { query(text: string): Buffer } }
+  return (text) => serialize.query(text)
+}
