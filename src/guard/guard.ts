@@ -183,6 +183,7 @@ export class Guard extends EventEmitter<GuardEvents> {
       pool, registry: this.registry, kernel, options: o, regions, topology: this.topo, evictor,
       wake: () => this.scheduler.wake(),
       removed: () => this.housekeeping.wake(),
+      identityLater: (client) => hooks.identityLater?.(client),
     }))
     this.topo.on('change', (h) => {
       this.emit('topology', h)
@@ -193,6 +194,8 @@ export class Guard extends EventEmitter<GuardEvents> {
         baseOptions: poolOptions, topology: this.topo, hosts, targetSessionAttrs, lookup: o.lookup, singleRegion, queryRole, waitForHostMs: o.waitForHostMs,
         isDegraded: (key) => this.scheduler.isDegraded(key),
         judgeLogin,
+        identityAtLogin: o.resolveInDoubt,
+        ownerHeld: attachment.actions !== undefined,
         sawIdentity: (client, identity, pooler, at) => {
           const rec = this.registry.get(client)
           if (rec) this.registry.noteIdentity(rec, identity, pooler, at)

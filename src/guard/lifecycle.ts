@@ -32,6 +32,8 @@ export interface LifecycleDeps {
   wake(): void
   /** A client left the pool (room for kept-warm clients). */
   removed(): void
+  /** A client whose server identity was not read at login is back in the pool: read it now. */
+  identityLater?(client: Client): void
 }
 
 export class Lifecycle {
@@ -97,7 +99,12 @@ export class Lifecycle {
     })
     pool.on('release', (_err, client) => {
       const rec = registry.get(client)
-      if (rec) registry.transition(rec, 'idle', Date.now())
+      if (!rec) return
+      registry.transition(rec, 'idle', Date.now())
+      if (rec.server === null && !rec.identityAsked && rec.transport === 'tcp') {
+        registry.noteIdentityAsked(rec)
+        this.d.identityLater?.(client)
+      }
     })
     pool.on('remove', (client) => {
       const rec = registry.get(client)

@@ -78,6 +78,8 @@ export interface ConnRecord {
   readonly serverAt: number | null
   /** A pooler answers in front (PgBouncer, RDS Proxy, ...): the session's server changes per transaction. */
   readonly pooler: boolean | null
+  /** Its identity was not read at login and has been asked for since (once: back in the pool). */
+  readonly identityAsked: boolean
   /** Stack of the code that acquired it, kept only when leak detection is on. */
   readonly acquiredStack: string | null
   readonly leakReported: boolean
@@ -93,7 +95,7 @@ export interface KernelSnapshot extends Omit<KernelSample, 'bytesReceived' | 'by
 }
 
 /** A record as `snapshot()` returns it: plain data (JSON-safe), no client or socket object, no secrets. */
-export type ConnSnapshot = Omit<ConnRecord, 'client' | 'socket' | 'acquiredStack' | 'leakReported' | 'kernel' | 'goneReason' | 'serverRole' | 'serverRoleAt' | 'attempt' | 'serverAt'> & {
+export type ConnSnapshot = Omit<ConnRecord, 'client' | 'socket' | 'acquiredStack' | 'leakReported' | 'kernel' | 'goneReason' | 'serverRole' | 'serverRoleAt' | 'attempt' | 'serverAt' | 'identityAsked'> & {
   /** The host's timeline, as the topology last read it. */
   timeline: number | null
   kernel: KernelSnapshot | null
@@ -135,7 +137,7 @@ export class Registry {
       remoteAddress: null, remotePort: null, localAddress: null, localPort: null, family: null, fd: null, inode: null,
       backendPid: null, role: null, readOnly: null, region: null, socketOptions: null, serverRole: null, serverRoleAt: null,
       attempt, kernel: null, verdict: null, goneReason: null, createdAt: now, lastAcquiredAt: null, lastReleasedAt: null,
-      uses: 0, acquiredStack: null, leakReported: false, server: null, serverAt: null, pooler: null,
+      uses: 0, acquiredStack: null, leakReported: false, server: null, serverAt: null, pooler: null, identityAsked: false,
     }
     this.byClient.set(client, rec)
     this.arm(rec, now)
@@ -218,6 +220,10 @@ export class Registry {
     this.version++
   }
 
+  noteIdentityAsked(record: ConnRecord): void {
+    this.own(record).identityAsked = true
+  }
+
   noteSample(record: ConnRecord, sample: KernelSample | null): void {
     this.own(record).kernel = sample
   }
@@ -272,7 +278,7 @@ export class Registry {
 }
 
 export function toSnapshot(rec: ConnRecord, timeline: number | null): ConnSnapshot {
-  const { client: _c, socket: _s, acquiredStack: _a, leakReported: _l, kernel: k, goneReason: _g, serverRole: _r, serverRoleAt: _t, attempt: _p, serverAt: _sa, ...rest } = rec
+  const { client: _c, socket: _s, acquiredStack: _a, leakReported: _l, kernel: k, goneReason: _g, serverRole: _r, serverRoleAt: _t, attempt: _p, serverAt: _sa, identityAsked: _ia, ...rest } = rec
   return {
     ...rest,
     timeline,

@@ -29,7 +29,7 @@ import type { EventEmitter } from 'node:events'
 import { isIP, type Socket } from 'node:net'
 import type { Client, Client as PgClient, Pool as PgPool, PoolClient } from 'pg'
 import { ConfigError, ConnectionEvictedError, type QueryOutcome } from '../errors'
-import { failQueries } from './in-flight'
+import { failQueries, txStatusOf } from './in-flight'
 
 /** The parts of pg's Connection this library reads. */
 interface PgConnection extends EventEmitter {
@@ -281,6 +281,50 @@ export function evictedByGuard(client: Client): boolean {
   return evictedWith.has(client)
 }
 
+/**
+ * Runs `fn` once the client has been idle (nothing in flight or queued) for `quietMs`, or at its first idle
+ * moment after `maxWaitMs` (a busy client is never idle that long). Nothing happens for a client that ends.
+ * For the guard's one query on a client its owner holds: sent where it stands in nobody's way, not even in
+ * the way of a server's late stray message that pg must see with no query in flight.
+ */
+export function whenIdle(client: Client, fn: () => void, quietMs = 10, maxWaitMs = 1000): void {
+  const c = client$(client)
+  const q = c as unknown as { _queryQueue?: unknown[]; queryQueue?: unknown[] }
+  // Outside a transaction block too: a query of ours first in a block would take its snapshot.
+  const idle = (): boolean => !hasQueryInFlight(client) && (('_queryQueue' in q ? q._queryQueue : q.queryQueue)?.length ?? 0) === 0 && txStatusOf(client) !== 'T' && txStatusOf(client) !== 'E'
+  const started = Date.now()
+  const check = (): void => {
+    if (c._ending || c._ended || c._queryable === false) return
+    if (!idle()) return void client.once('drain', wait)
+    if (Date.now() - started >= maxWaitMs) return fn()
+    // Idle now: go if it stays idle for quietMs (pg's 'drain' in between means it was used meanwhile).
+    let used = false
+    const mark = (): void => {
+      used = true
+    }
+    client.once('drain', mark)
+    setTimeout(() => {
+      client.off('drain', mark)
+      if (!used && idle()) check2()
+      else wait()
+    }, quietMs).unref()
+  }
+  const check2 = (): void => {
+    if (c._ending || c._ended || c._queryable === false) return
+    if (idle()) fn()
+    else wait()
+  }
+  const wait = (): void => {
+    if (Date.now() - started >= maxWaitMs) {
+      if (idle()) fn()
+      else client.once('drain', () => check2())
+      return
+    }
+    setImmediate(check)
+  }
+  setImmediate(check)
+}
+
 /** Abandon a connection attempt: its connect() fails with `err` (pg reports a stream error while connecting). */
 export function failConnect(client: Client, err: Error): void {
   client$(client).connection?.stream?.destroy(err)
@@ -426,6 +470,8 @@ export interface PoolHooks {
    * the next idle client or a new connection). Absent: no check.
    */
   checkout?(client: Client): boolean
+  /** A pooled client whose server identity was not read at login, back in the pool: read it now. */
+  identityLater?(client: Client): void
   /** pool.end() was called. */
   ending(): void
   /** The error for callers still waiting for a client when the pool ends. */

@@ -29,7 +29,6 @@ export type FleetDbRequest =
   | { id: number; op: 'promote'; server: string }
   | { id: number; op: 'caughtUp' }
   | { id: number; op: 'query'; server: string | null; sql: string; params?: unknown[] }
-  | { id: number; op: 'stopServer'; server: string; mode: 'fast' | 'immediate' | 'kill' }
   | { id: number; op: 'stop' }
 
 export type FleetDbReply = { id: number; ok: true; result: unknown } | { id: number; ok: false; message: string; code?: string }
@@ -62,9 +61,6 @@ async function handle(req: FleetDbRequest): Promise<unknown> {
       return info(c)
     case 'query':
       return (await (req.server === null ? c.primary : server(c, req.server)).query(req.sql, req.params)).rows
-    case 'stopServer':
-      await server(c, req.server).stop(req.mode)
-      return info(c)
     case 'stop':
       await c.stop()
       cluster = undefined

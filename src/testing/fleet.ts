@@ -162,13 +162,16 @@ class DbProcess {
       // A server's own error (a SQLSTATE) or a bad argument: its code, as it was.
       else w.reject(Object.assign(new Error(m.message), { code: m.code }))
     })
-    child.once('exit', (code, sig) => {
-      for (const w of this.waiting.values()) w.reject(new KitError(KitErrorCodes.SERVER_EXITED, `the fleet's database process exited (${code ?? sig})`))
+    const fail = (why: string): void => {
+      for (const w of this.waiting.values()) w.reject(new KitError(KitErrorCodes.SERVER_EXITED, `the fleet's database process ${why}`))
       this.waiting.clear()
-    })
+    }
+    child.once('exit', (code, sig) => fail(`exited (${code ?? sig})`))
+    child.once('error', (err) => fail(`could not be started: ${err.message}`))
   }
   request<T>(req: FleetDbRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never): Promise<T> {
     const id = ++this.seq
+    if (!this.child.connected) return Promise.reject(new KitError(KitErrorCodes.SERVER_EXITED, "the fleet's database process is gone"))
     return new Promise<T>((resolve, reject) => {
       this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject })
       this.child.send({ ...req, id } as FleetDbRequest)

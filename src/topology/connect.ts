@@ -11,7 +11,7 @@
  */
 import type { Client } from 'pg'
 import { ErrorCodes, HostDownError, HostFencedError, NoHostAvailableError, WrongRoleError } from '../errors'
-import { attemptOf, backendPidOf, clientConfigFor, lookupStream, type PoolHooks, reportedRoleOf } from '../pg/adapter'
+import { attemptOf, backendPidOf, clientConfigFor, lookupStream, type PoolHooks, reportedRoleOf, whenIdle } from '../pg/adapter'
 import type { Attempt, HostSpec, ServerRole, TargetSessionAttrs } from './hosts'
 import type { SessionIdentity } from './identity'
 import type { Lookup, Topology } from './topology'
@@ -52,6 +52,10 @@ export interface ConnectDeps {
   waitForHostMs: number
   /** The guard's health fact per host key ("host:port"): degraded hosts are tried after the healthy ones. */
   isDegraded?(hostKey: string): boolean
+  /** Read the identity before the pool takes a session, always (resolveInDoubt needs each session's server and backend). */
+  identityAtLogin?: boolean
+  /** Clients are held by their owner from their connect (standalone clients), not handed out and given back by a pool. */
+  ownerHeld?: boolean
   /** The check after login (judge/login-rules.ts judgeLogin): the guard hands the judge's rule in. */
   judgeLogin(facts: LoginFacts): LoginDecision
   /**
@@ -108,8 +112,7 @@ export function connectPlanner(d: ConnectDeps): Partial<PoolHooks> {
   }
   // Every new session: which server it reached (one round trip, identity.ts) — behind a VIP or a load
   // balancer the address says nothing — then the check: not a fenced server, the role asked for.
-  hooks.afterConnect = async (client) => {
-    const attempt = (attemptOf(client) as Attempt | undefined) ?? single
+  const readIdentity = async (client: Client, attempt: Attempt): Promise<SessionIdentity | null> => {
     const state = d.topology.state(attempt.host, attempt.port)
     // Through a pooler a session has no server of its own, and the query would wait for one of the
     // pooler's (during a server restart behind it: for server_login_retry), where pg.Pool's logins do not.
@@ -118,6 +121,21 @@ export function connectPlanner(d: ConnectDeps): Partial<PoolHooks> {
     const at = Date.now()
     d.sawIdentity?.(client, identity, identity?.pooler ?? state?.pooler === true, at)
     if (identity) d.topology.observeLogin(key, identity, at)
+    return identity
+  }
+  hooks.afterConnect = async (client) => {
+    const attempt = (attemptOf(client) as Attempt | undefined) ?? single
+    if (!checksRole && !d.identityAtLogin && !d.topology.anyFenced()) {
+      // Nothing to decide at login (no role asked for, no server fenced that the login could have
+      // reached): connect() resolves at login as pg's does, and the identity is read later — for a pooled
+      // client when it is first back in the pool (identityLater, from the guard's release handler), for
+      // one its owner holds the first moment it is idle, outside any transaction block.
+      if (d.ownerHeld) whenIdle(client, () => void readIdentity(client, attempt).catch(() => {}))
+      return
+    }
+    const state = d.topology.state(attempt.host, attempt.port)
+    const key = `${attempt.host}:${attempt.port}`
+    const identity = await readIdentity(client, attempt)
     if (!checksRole && !identity) return
     const server = identity ? d.topology.servers.get(identity.server.id) : undefined
     const role = identity?.server.role ?? reportedRoleOf(client) ?? (await d.queryRole(client))
@@ -152,6 +170,10 @@ export function connectPlanner(d: ConnectDeps): Partial<PoolHooks> {
         }),
         failures[failures.length - 1]?.error
       )
+  }
+  hooks.identityLater = (client) => {
+    const attempt = (attemptOf(client) as Attempt | undefined) ?? single
+    void readIdentity(client, attempt).catch(() => {})
   }
   return hooks
 }

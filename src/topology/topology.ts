@@ -306,6 +306,13 @@ export class Topology extends EventEmitter<TopologyEvents> {
     return true
   }
 
+  /** Whether any server is fenced now: a login could reach it, so its identity is checked before the pool takes it. */
+  anyFenced(): boolean {
+    for (const s of this.servers.values()) if (s.fenced) return true
+    for (const h of this.hosts.values()) if (h.fenced) return true
+    return false
+  }
+
   /** The server a host leads to now, as far as known (judge/topology-rules.ts currentServerOf). */
   currentServer(h: HostState): string | null {
     return currentServerOf(h)

@@ -56,8 +56,10 @@ describe('failover behind a virtual address (DNAT), one configured address, defa
     await c.caughtUp()
     // The standby, learnt from the primary's pg_stat_replication, is watched (a session in a bounded wait).
     await until(() => pool.guard.topology().hosts.some((h) => h.discoveredFrom !== null && h.key === `${b.host}:${b.port}` && h.role?.inHotStandby === true), 'the standby is discovered and read')
-    const rows = pool.guard.snapshot()
-    assert.ok(rows.length > 0 && rows.every((r) => r.server?.address === a.host && r.server.role.inHotStandby === false && r.pooler === false), 'every session knows its server: the old primary behind the VIP')
+    await until(() => {
+      const rows = pool.guard.snapshot()
+      return rows.length > 0 && rows.every((r) => r.server?.address === a.host && r.server.role.inHotStandby === false && r.pooler === false)
+    }, 'every session knows its server: the old primary behind the VIP')
 
     const promoted = Date.now()
     await c.promote(b)
@@ -91,6 +93,7 @@ describe('failover behind a virtual address (DNAT), one configured address, defa
     pool.guard.on('evict', (e) => evictions.push(e))
     const load = await writeLoad(pool, { writers: 8, pauseMs: 20, table: 'vip_writes' })
     await load.firstAckOn(a.host)
+    await c.caughtUp()
     // The walreceiver leaves from 127.0.0.1 here: the guard learns an address it cannot reach, and says so.
     await until(() => pool.guard.topology().hosts.some((h) => h.discoveredFrom !== null && h.reachable === false), 'the unreachable standby address is reported')
     const unreachable = pool.guard.topology().hosts.find((h) => h.discoveredFrom !== null)!
@@ -99,7 +102,9 @@ describe('failover behind a virtual address (DNAT), one configured address, defa
     const promoted = Date.now()
     await c.promote(b)
     await vip.switchTo(b)
-    const first = await load.firstAckOn(b.host, promoted, 10_000)
+    const first = await load.firstAckOn(b.host, promoted, 10_000).catch((err: Error) => {
+      throw new Error(`${err.message}; failures ${JSON.stringify(load.summary().failureCodes)}: ${load.failures.at(-1)?.message}`)
+    })
     const s = await load.stop()
     const old = load.ackedBy(a.host, promoted).length
     const limit = pool.guard.options.addressCheckIntervalMs * 1.2 + 1000
@@ -118,6 +123,10 @@ describe('failover behind a virtual address (DNAT), one configured address, defa
     pool.on('error', () => {})
     const evictions: EvictionEvent[] = []
     pool.guard.on('evict', (e) => evictions.push(e))
+    // Three sessions, each back in the pool once (where a pooled session reads its server when nothing at
+    // login asked for it), then taken again: one held through the move.
+    for (const cl of await Promise.all([pool.connect(), pool.connect(), pool.connect()])) cl.release()
+    await until(() => pool.guard.snapshot().filter((r) => r.server !== null).length === 3, 'the three sessions know their server')
     const clients = await Promise.all([pool.connect(), pool.connect(), pool.connect()])
     const held = clients.pop()!
     for (const cl of clients) cl.release()

@@ -1,7 +1,9 @@
 /**
  * Every connection knows the server it reached, not only the address it dialled: system identifier,
- * postmaster start time, port, role, timeline — read once after login, in one round trip, and never again
- * per query. The snapshot shows it; one server reached under two names is one identity.
+ * postmaster start time, port, role, timeline — read once per connection, in one round trip, and never again
+ * per query: before the pool takes the connection where a check depends on it (a role asked for, a server
+ * fenced), else the first moment the client is idle. The snapshot shows it; one server reached under two
+ * names is one identity.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
@@ -29,11 +31,14 @@ describe('server identity per connection', () => {
     const pool = new Pool({ ...c.config, max: 1, Client: Counting } as pg.PoolConfig)
     const pooled = await pool.connect()
     const client = pooled as unknown as Counting
-    // Login ends with one ReadyForQuery; the identity query is the only other round trip before the pool hands the client out.
-    assert.equal(client.rfq, 2)
     for (let i = 0; i < 10; i++) await client.query('SELECT 1')
-    assert.equal(client.rfq, 12, 'no round trip of the guard per query')
     pooled.release()
+    // Nothing to decide at login (one host, any role, nothing fenced): the identity is read once the
+    // client is idle — one round trip for the connection's life, none per query.
+    await until(() => pool.guard.snapshot()[0]?.server !== null, 'the session read its server')
+    assert.equal(client.rfq, 1 + 10 + 1, 'login, ten queries, one identity query')
+    for (let i = 0; i < 10; i++) await pool.query('SELECT 1')
+    assert.equal(client.rfq, 22)
     const { rows } = await c.primary.query<{ id: string; started: string; port: number }>(
       'SELECT system_identifier::text AS id, pg_postmaster_start_time()::text AS started, current_setting(\'port\')::int AS port FROM pg_control_system()'
     )
@@ -55,6 +60,7 @@ describe('server identity per connection', () => {
     const p2 = new Pool({ ...c.config, host: A2, max: 1 })
     await p1.query('SELECT 1')
     await p2.query('SELECT 1')
+    await until(() => p1.guard.snapshot()[0]?.server !== null && p2.guard.snapshot()[0]?.server !== null, 'both sessions read their server')
     const [r1] = p1.guard.snapshot()
     const [r2] = p2.guard.snapshot()
     assert.ok(r1.server && r2.server)
@@ -75,6 +81,7 @@ describe('server identity per connection', () => {
     try {
       const pool = new Pool({ ...c.config, user: 'plain', password: 'plain-pw', max: 1 })
       await pool.query('SELECT 1')
+      await until(() => pool.guard.snapshot()[0]?.server !== null, 'the session read its server')
       const [row] = pool.guard.snapshot()
       assert.ok(row.server, 'still identified')
       assert.equal(row.server.systemId, null)
