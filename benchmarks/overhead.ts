@@ -2,7 +2,9 @@
  * Overhead of the guard on the hot path: throughput, p50/p99 latency and client CPU per query (user +
  * system of this process, µs) of `SELECT 1` and a small INSERT, 8 workers, guarded pool vs plain pg.Pool on
  * the same server in the same run, rounds alternating (plain, guarded, plain, guarded, ...) so that drift
- * hits both. Targets (issue 7, issue 13): throughput >= 0.98 of pg.Pool, CPU per query within ~2 %.
+ * hits both. Targets (issue 7, issue 13): throughput >= 0.98 of pg.Pool, CPU per query within ~2 %. And a
+ * transaction (BEGIN, INSERT, COMMIT on one client) beside a guarded pool with resolveInDoubt, whose cost
+ * is one more statement written behind the INSERT (the transaction id) and a look at each message.
  *
  *   node --import tsx benchmarks/overhead.ts [--smoke]      (PGG_BENCH_HOST: another loopback address)
  */
@@ -20,7 +22,9 @@ const WORKERS = 8
 
 interface Result { queries: number; ms: number; latencies: number[]; cpuUs: number }
 
-async function round(pool: pg.Pool, sql: string, params: () => unknown[]): Promise<Result> {
+type Work = (pool: pg.Pool) => Promise<unknown>
+
+async function round(pool: pg.Pool, work: Work): Promise<Result> {
   const latencies: number[] = []
   const until = performance.now() + ROUND_MS
   const started = performance.now()
@@ -29,7 +33,7 @@ async function round(pool: pg.Pool, sql: string, params: () => unknown[]): Promi
     Array.from({ length: WORKERS }, async () => {
       while (performance.now() < until) {
         const t = performance.now()
-        await pool.query(sql, params())
+        await work(pool)
         latencies.push(performance.now() - t)
       }
     })
@@ -58,24 +62,36 @@ async function main(): Promise<void> {
   await cluster.primary.query('CREATE TABLE bench (id bigserial PRIMARY KEY, v int NOT NULL, note text NOT NULL)')
   const plain = new pg.Pool({ ...cluster.config, max: WORKERS })
   const guarded = new Pool({ ...cluster.config, max: WORKERS })
-  const workloads: [string, string, () => unknown[]][] = [
-    ['SELECT 1', 'SELECT 1', () => []],
-    ['INSERT (1 row)', 'INSERT INTO bench (v, note) VALUES ($1, $2)', () => [42, 'order placed']],
+  const inDoubt = new Pool({ ...cluster.config, max: WORKERS, guard: { resolveInDoubt: true, poolName: 'in-doubt' } })
+  const transaction: Work = async (pool) => {
+    const client = await pool.connect()
+    try {
+      await client.query('BEGIN')
+      await client.query('INSERT INTO bench (v, note) VALUES ($1, $2)', [42, 'order placed'])
+      await client.query('COMMIT')
+    } finally {
+      client.release()
+    }
+  }
+  const workloads: [string, Work, [string, pg.Pool][]][] = [
+    ['SELECT 1', (pool) => pool.query('SELECT 1'), [['pg-pool-guard', guarded]]],
+    ['INSERT (1 row)', (pool) => pool.query('INSERT INTO bench (v, note) VALUES ($1, $2)', [42, 'order placed']), [['pg-pool-guard', guarded]]],
+    ['transaction (BEGIN, INSERT, COMMIT)', transaction, [['pg-pool-guard', guarded], ['pg-pool-guard, resolveInDoubt', inDoubt]]],
   ]
   console.log(
     `8 workers, ${ROUNDS} alternating rounds of ${ROUND_MS / 1000} s per pool and query; ${pinned ? 'client pinned to CPU 0, PostgreSQL to CPU 1' : 'client and server share the cores'}. ` +
       'Ratios are medians of the per-round ratios, with their range: rounds differ by a few % on their own (a shared machine). ' +
       'CPU is process.cpuUsage() user + system of the client process over the round, divided by its queries (it includes the guard\'s timer passes).\n'
   )
-  console.log('| query | pool | queries/s | p50 | p99 | CPU per query | throughput vs pg.Pool: median (range) | CPU per query vs pg.Pool: median (range) |')
+  console.log('| work | pool | per second | p50 | p99 | CPU per query (or transaction) | throughput vs pg.Pool: median (range) | CPU vs pg.Pool: median (range) |')
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- |')
   try {
-    for (const [label, sql, params] of workloads) {
-      for (const p of [plain, guarded]) await round(p, sql, params) // warm up both
-      const acc = { plain: [] as Result[], guarded: [] as Result[] }
+    for (const [label, work, contenders] of workloads) {
+      for (const p of [plain, ...contenders.map(([, x]) => x)]) await round(p, work) // warm up all
+      const acc = { plain: [] as Result[], others: contenders.map(() => [] as Result[]) }
       for (let r = 0; r < ROUNDS; r++) {
-        acc.plain.push(await round(plain, sql, params))
-        acc.guarded.push(await round(guarded, sql, params))
+        acc.plain.push(await round(plain, work))
+        for (const [i, [, pool]] of contenders.entries()) acc.others[i].push(await round(pool, work))
       }
       const summary = (rs: Result[]) => {
         const q = rs.reduce((s, x) => s + x.queries, 0)
@@ -83,25 +99,29 @@ async function main(): Promise<void> {
         const lat = rs.flatMap((x) => x.latencies)
         return { qps: (q / ms) * 1000, p50: pct(lat, 50), p99: pct(lat, 99) }
       }
-      const a = summary(acc.plain)
-      const b = summary(acc.guarded)
       const medianRange = (xs: number[]): string => {
         const sorted = [...xs].sort((x, y) => x - y)
         return `**${sorted[Math.floor(sorted.length / 2)].toFixed(3)}** (${sorted[0].toFixed(3)}–${sorted[sorted.length - 1].toFixed(3)})`
       }
       const qps = (x: Result): number => x.queries / x.ms
       const cpuPerQuery = (x: Result): number => x.cpuUs / x.queries
-      const throughput = medianRange(acc.plain.map((p, i) => qps(acc.guarded[i]) / qps(p)))
-      const cpu = medianRange(acc.plain.map((p, i) => cpuPerQuery(acc.guarded[i]) / cpuPerQuery(p)))
       const medianCpu = (rs: Result[]): number => [...rs.map(cpuPerQuery)].sort((x, y) => x - y)[Math.floor(rs.length / 2)]
+      const a = summary(acc.plain)
       console.log(`| ${label} | pg.Pool | ${a.qps.toFixed(0)} | ${a.p50.toFixed(3)} ms | ${a.p99.toFixed(3)} ms | ${medianCpu(acc.plain).toFixed(1)} µs | 1.000 | 1.000 |`)
-      console.log(`| ${label} | pg-pool-guard | ${b.qps.toFixed(0)} | ${b.p50.toFixed(3)} ms | ${b.p99.toFixed(3)} ms | ${medianCpu(acc.guarded).toFixed(1)} µs | ${throughput} | ${cpu} |`)
+      for (const [i, [name]] of contenders.entries()) {
+        const rs = acc.others[i]
+        const b = summary(rs)
+        const throughput = medianRange(acc.plain.map((p, j) => qps(rs[j]) / qps(p)))
+        const cpu = medianRange(acc.plain.map((p, j) => cpuPerQuery(rs[j]) / cpuPerQuery(p)))
+        console.log(`| ${label} | ${name} | ${b.qps.toFixed(0)} | ${b.p50.toFixed(3)} ms | ${b.p99.toFixed(3)} ms | ${medianCpu(rs).toFixed(1)} µs | ${throughput} | ${cpu} |`)
+      }
     }
     const s = guarded.guard.stats()
     console.log(`\nThe guard ran ${s.passes} passes during the run, ${(s.passMs / s.passes).toFixed(3)} ms each on average.`)
   } finally {
     await plain.end()
     await guarded.end()
+    await inDoubt.end()
     await cluster.stop()
   }
 }

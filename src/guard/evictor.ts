@@ -7,6 +7,7 @@
 import type { Client } from 'pg'
 import { ConnectionEvictedError, type QueryOutcome } from '../errors'
 import { type Action, actionFor, type ConnectionPhase } from '../judge/verdicts'
+import { outcomesOf, type TxStatus } from '../judge/outcome-rules'
 import type { JudgedVerdict } from '../judge/judge'
 import { normalizeAddress } from '../kernel/proc-net-tcp'
 import type { ConnRecord, Registry, VerdictRecord } from './registry'
@@ -33,8 +34,10 @@ export interface EvictionActions {
   isIdle(client: Client): boolean
   /** `err`: what the client's owner hears, where it is not a pool (standalone clients). */
   removeIdle(client: Client, err: ConnectionEvictedError): void
-  /** `errorFor`: the error each query in flight or queued gets, for what became of it; `reset` as in the Evictor's extras. */
-  destroy(client: Client, err: ConnectionEvictedError, errorFor?: (outcome: QueryOutcome, text: string | null) => Error, reset?: (fd: number) => void): void
+  /** `perQuery`: the error each query in flight or queued gets (queriesOf's order), for what became of it; `reset` as in the Evictor's extras. */
+  destroy(client: Client, err: ConnectionEvictedError, perQuery?: readonly Error[], reset?: (fd: number) => void): void
+  /** What is on the client now (pg/in-flight.ts queriesOf); absent: nothing to tell per query. */
+  queriesOf?(client: Client): { status: TxStatus; sent: (string | null)[]; queued: number }
   retire(client: Client, err: ConnectionEvictedError): void
   failConnect(client: Client, err: Error): void
 }
@@ -87,10 +90,16 @@ export class Evictor {
       case 'destroy': {
         this.gone(rec, inUse, verdict, now)
         const base = error()
-        this.actions.destroy(rec.client, base, (outcome, text) => {
-          this.metrics.queryOutcome?.(outcome)
-          return base.withOutcome(outcome, this.extras.inDoubt?.(rec, outcome, text))
-        }, this.extras.reset)
+        // What became of each query on it: from the status of its last ReadyForQuery and what is in flight.
+        const q = this.actions.queriesOf?.(rec.client)
+        const texts = q ? [...q.sent, ...new Array<null>(q.queued).fill(null)] : []
+        const perQuery = q
+          ? outcomesOf(q.status, q.sent, q.queued).map((outcome, i) => {
+              this.metrics.queryOutcome?.(outcome)
+              return base.withOutcome(outcome, this.extras.inDoubt?.(rec, outcome, texts[i]))
+            })
+          : undefined
+        this.actions.destroy(rec.client, base, perQuery, this.extras.reset)
         break
       }
       case 'fail':

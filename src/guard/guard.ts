@@ -30,7 +30,7 @@ import { type EvictionActions, type EvictionEvent, Evictor } from './evictor'
 import { Housekeeping, type LeakReport } from './housekeeping'
 import { InDoubtResolver, inDoubtWrite } from './in-doubt'
 import { statementKinds } from '../judge/outcome-rules'
-import { xidOf } from '../pg/in-flight'
+import { queriesOf, xidOf } from '../pg/in-flight'
 import { Lifecycle, unguardedWarning } from './lifecycle'
 import { Probes } from './probes'
 import { type ForeignSocket, joinProcessView } from './process-view'
@@ -135,6 +135,7 @@ export class Guard extends EventEmitter<GuardEvents> {
         isIdle: (client) => adapter.isIdleInPool(pool, client),
         removeIdle: (client) => adapter.evictIdle(pool, client),
         destroy: adapter.destroyInUse,
+        queriesOf,
         retire: adapter.retireOnRelease,
         failConnect: adapter.failConnect,
       },

@@ -13,6 +13,7 @@ import {
   backendPidOf, evictedByGuard, fdOf, followReportedRole, isIdleInPool, onErrorMessage, onNoticeMessage, onSocketConnected, rawSocketOf,
 } from '../pg/adapter'
 import { keepsTxStatus, trackTxStatus, trackXid } from '../pg/in-flight'
+import { mayWrite } from '../judge/outcome-rules'
 import { hardenSocket } from '../socket/harden'
 import type { Attempt } from '../topology/hosts'
 import type { Regions } from '../topology/regions'
@@ -45,7 +46,7 @@ export class Lifecycle {
     const rec = d.registry.add(client, client.host, client.port, attempt, Date.now())
     // What became of a query at an eviction reads the last ReadyForQuery's status: older pg does not keep it.
     if (!keepsTxStatus(client.constructor)) trackTxStatus(client)
-    if (d.options.resolveInDoubt) trackXid(client)
+    if (d.options.resolveInDoubt) trackXid(client, mayWrite)
     const stream = rawSocketOf(client)
     if (stream) d.registry.attachStream(rec, stream, client.host.startsWith('/') ? 'unix' : 'tcp')
     onSocketConnected(client, () => this.socketConnected(rec))

@@ -19,6 +19,7 @@ import { WarningCodes, warnOnce } from '../errors'
 import { VERDICTS } from '../judge/verdicts'
 import type { GuardOptions } from '../options'
 import * as adapter from '../pg/adapter'
+import { queriesOf } from '../pg/in-flight'
 import { Guard, type GuardEvents } from './guard'
 import type { ConnSnapshot } from './registry'
 
@@ -162,6 +163,7 @@ export class StandaloneGuard extends EventEmitter<GuardEvents> {
         isIdle: (c) => !adapter.hasQueryInFlight(c),
         removeIdle: (c, err) => adapter.destroyInUse(c, err),
         destroy: adapter.destroyInUse,
+        queriesOf,
         retire: (c, err) => {
           // The server said the session is over (FATAL, 25006, 57P0x, class 08) and the query has its
           // error already: end the socket now, so the owner's pool hears 'error' before it can hand the

@@ -15,9 +15,9 @@
  * query may hold several statements); only each statement's first words are read.
  */
 import type { QueryOutcome } from '../errors'
+import type { TxStatus } from '../pg/in-flight'
 
-/** The transaction status of the last ReadyForQuery: 'I' idle, 'T' in a block, 'E' in a failed block; null unknown. */
-export type TxStatus = 'I' | 'T' | 'E' | null
+export type { TxStatus }
 
 export type StatementKind = 'begin' | 'commit' | 'rollback' | 'other'
 

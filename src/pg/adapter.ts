@@ -28,7 +28,7 @@ import { dirname } from 'node:path'
 import type { EventEmitter } from 'node:events'
 import { isIP, type Socket } from 'node:net'
 import type { Client, Client as PgClient, Pool as PgPool, PoolClient } from 'pg'
-import { ConfigError, ConnectionEvictedError, type QueryOutcome } from '../errors'
+import { ConfigError, ConnectionEvictedError } from '../errors'
 import { failQueries, txStatusOf } from './in-flight'
 
 /** The parts of pg's Connection this library reads. */
@@ -261,13 +261,13 @@ export function evictIdle(pool: PgPool, client: Client): void {
  * the client unqueryable, so pg-pool removes it on release. (The client also emits `err`; the guard keeps
  * a listener on every client so that this never becomes an uncaught exception.)
  *
- * `errorFor`: each query in flight or queued gets its own error, built for what became of it (in-flight.ts,
- * failQueries). `reset`: called with the socket's fd first (the guard sets SO_LINGER to 0 there, so the
+ * `perQuery`: each query in flight or queued gets its own error (in the order of in-flight.ts queriesOf),
+ * built by the guard for what became of it. `reset`: called with the socket's fd first (the guard sets SO_LINGER to 0 there, so the
  * close sends an RST and no unacknowledged COMMIT is delivered late from an orphaned socket).
  */
-export function destroyInUse(client: Client, err: Error, errorFor?: (outcome: QueryOutcome, text: string | null) => Error, reset?: (fd: number) => void): void {
+export function destroyInUse(client: Client, err: Error, perQuery?: readonly Error[], reset?: (fd: number) => void): void {
   evictedWith.set(client, err)
-  if (errorFor) failQueries(client, errorFor)
+  if (perQuery && perQuery.length > 0) failQueries(client, perQuery)
   const fd = reset ? fdOf(rawSocketOf(client)) : undefined
   if (fd !== undefined) reset!(fd)
   client$(client).connection?.stream?.destroy(err)

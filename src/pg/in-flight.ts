@@ -4,8 +4,8 @@
  * - The transaction status of the last ReadyForQuery ('I', 'T', 'E'): pg 8.16+ keeps it (`_txStatus`);
  *   for older copies a listener records it (`trackTxStatus`, installed only there).
  * - The queries sent and not answered (pg's active query, then its pipeline's sent queue) and those still
- *   queued in the client: `failQueries` fails each with its own error, built for its own outcome
- *   (judge/outcome-rules.ts), instead of pg's one error for all.
+ *   queued in the client (`queriesOf`): `failQueries` fails each with its own error — built by the guard for
+ *   its own outcome (judge/outcome-rules.ts) — instead of pg's one error for all.
  * - With resolveInDoubt: the transaction's id, learnt without a round trip of its own (`trackXid`). After a
  *   statement that may write is sent inside a transaction block whose id is not known yet, one more simple
  *   query — `SELECT txid_current_if_assigned()` — is written right behind it, in the same flight; its
@@ -14,8 +14,9 @@
  *   looked up with txid_status().
  */
 import type { Client } from 'pg'
-import type { QueryOutcome } from '../errors'
-import { mayWrite, outcomesOf, type TxStatus } from '../judge/outcome-rules'
+
+/** The transaction status of the last ReadyForQuery: 'I' idle, 'T' in a block, 'E' in a failed block; null unknown. */
+export type TxStatus = 'I' | 'T' | 'E' | null
 
 interface PgQuery {
   text?: unknown
@@ -96,38 +97,35 @@ function textOf(q: PgQuery): string | null {
   return typeof q.text === 'string' ? q.text : null
 }
 
-/**
- * Fails every query on `client` — sent and unanswered first, then queued — each with `errorFor(outcome)`,
- * as pg's own _errorAllQueries would (on the next tick), and empties pg's queues so that the socket error
- * that follows fails nothing twice. Returns the outcome of the oldest query in flight, or null when none was.
- */
-export function failQueries(client: Client, errorFor: (outcome: QueryOutcome, text: string | null) => Error): QueryOutcome | null {
+/** What is on a client now: the last ReadyForQuery's status, the texts of the queries sent and unanswered (oldest first; null where a query has no text) and how many are queued. */
+export function queriesOf(client: Client): { status: TxStatus; sent: (string | null)[]; queued: number } {
   const c = $(client)
   const active = activeOf(c)
-  const sent = [...(active ? [active] : []), ...(c._sentQueryQueue ?? [])]
+  const queue = '_queryQueue' in c ? c._queryQueue : c.queryQueue
+  return { status: txStatusOf(client), sent: [...(active ? [active] : []), ...(c._sentQueryQueue ?? [])].map(textOf), queued: queue?.length ?? 0 }
+}
+
+/**
+ * Fails every query on `client` — sent and unanswered first, then queued, the order of queriesOf() — the
+ * i-th with `errors[i]`, as pg's own _errorAllQueries would (on the next tick), and empties pg's queues so
+ * that the socket error that follows fails nothing twice.
+ */
+export function failQueries(client: Client, errors: readonly Error[]): void {
+  const c = $(client)
+  const active = activeOf(c)
   // Newer pg keeps _queryQueue (and a deprecated getter under the old name, which warns); pg 8.11 queryQueue.
   const queue = '_queryQueue' in c ? c._queryQueue : c.queryQueue
-  const queued = [...(queue ?? [])]
-  if (sent.length + queued.length === 0) return null
-  const outcomes = outcomesOf(txStatusOf(client), sent.map(textOf), queued.length)
-  const queries = [...sent, ...queued]
+  const queries = [...(active ? [active] : []), ...(c._sentQueryQueue ?? []), ...(queue ?? [])]
+  if (queries.length === 0) return
   if ('_activeQuery' in c) c._activeQuery = null
   else c.activeQuery = null
   if (c._sentQueryQueue) c._sentQueryQueue.length = 0
   if (queue) queue.length = 0
   const connection = c.connection
   queries.forEach((q, i) => {
-    const err = errorFor(outcomes[i], textOf(q))
-    process.nextTick(() => q.handleError(err, connection))
+    const err = errors[i] ?? errors[errors.length - 1]
+    if (err) process.nextTick(() => q.handleError(err, connection))
   })
-  return outcomes[0]
-}
-
-/** The statement texts of the queries sent and unanswered, oldest first (null where a query has no text). */
-export function sentTexts(client: Client): (string | null)[] {
-  const c = $(client)
-  const active = activeOf(c)
-  return [...(active ? [active] : []), ...(c._sentQueryQueue ?? [])].map(textOf)
 }
 
 /** Messages of our own xid query, taken off the connection before pg sees them. */
@@ -138,7 +136,7 @@ const OURS = new Set(['parseComplete', 'bindComplete', 'noData', 'rowDescription
  * built: its own `query` (in front of the class's) and its connection's `emit`, so that a pool without the
  * option pays nothing for it.
  */
-export function trackXid(client: Client): void {
+export function trackXid(client: Client, mayWrite: (text: string) => boolean): void {
   const c = $(client)
   const con = c.connection
   if (!con) return
@@ -151,7 +149,7 @@ export function trackXid(client: Client): void {
       const ready = c.readyForQuery === true
       const status = txStatusOf(this)
       const result = query.apply(this, args)
-      afterQuerySent(this, ready, status)
+      afterQuerySent(this, ready, status, mayWrite)
       return result
     },
   })
@@ -179,11 +177,11 @@ let serializeQuery: ((text: string) => Buffer) | undefined
 const XID_SQL = 'SELECT txid_current_if_assigned()::text'
 
 /**
- * Right after the owner's query() returned: if it put a statement on the wire that may write, inside a
+ * Right after the owner's query() returned (`mayWrite`: judge/outcome-rules.ts, handed in by the guard): if it put a statement on the wire that may write, inside a
  * transaction block whose id is not known, write the xid query behind it. `wasReady`: the client was
  * ready for a query before the call (so what is active now was sent by it).
  */
-export function afterQuerySent(client: Client, wasReady: boolean, statusBefore: TxStatus): void {
+function afterQuerySent(client: Client, wasReady: boolean, statusBefore: TxStatus, mayWrite: (text: string) => boolean): void {
   const st = states.get(client)?.xid
   if (!st || st.phase !== 0 || st.xid !== null || !wasReady || statusBefore !== 'T') return
   const c = $(client)

@@ -95,5 +95,3 @@ export async function checkDashboard(fleet: Fleet, mayBeEmpty: string[]): Promis
   assert.deepEqual(empty.filter((t) => !mayBeEmpty.includes(t)), [], 'fleet dashboard panels without data')
   return { withData, empty }
 }
-
-export const DASHBOARD_TITLES = dashboard.panels.map((p) => p.title)

@@ -11,7 +11,7 @@ describe('benchmarks (smoke mode)', () => {
     const { NODE_TEST_CONTEXT: _, ...env } = process.env
     const res = spawnSync(process.execPath, [join(root, 'benchmarks', 'run-all.mjs'), '--smoke'], { cwd: root, encoding: 'utf8', timeout: 600_000, env })
     assert.equal(res.status, 0, `run-all --smoke failed:\n${res.stdout.slice(-3000)}\n${res.stderr.slice(-3000)}`)
-    for (const heading of ['| query | pool | queries/s', '| pool | heap per connection', 'Failover', 'Split-brain', 'Guard pass cost']) {
+    for (const heading of ['| work | pool | per second', '| pool | heap per connection', 'Failover', 'Split-brain', 'Guard pass cost']) {
       assert.ok(res.stdout.includes(heading), `missing "${heading}"`)
     }
     if (!res.stdout.includes('skipped:')) {
