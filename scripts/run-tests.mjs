@@ -23,11 +23,21 @@ function collect(path) {
     .map((f) => join(path, f))
 }
 
+// On the extra Node lines of .ci/run (PGG_TEST_LINE=secondary) the files that test the machine rather than
+// the Node line — benchmark smoke runs, a fleet of app processes in network namespaces scraped by a real
+// Prometheus — run once, on the machine's own Node, to keep four lines within CI's time; said, never silent.
+const MACHINE_ONLY = new Set(['test/kit/bench.test.ts', 'test/kernel/fleet.test.ts', 'test/kernel/fleet-vip.test.ts'])
+const secondary = process.env.PGG_TEST_LINE === 'secondary'
+const keep = (files) => {
+  if (!secondary) return files
+  for (const f of files.filter((x) => MACHINE_ONLY.has(x))) console.log(`# SKIP ${f}: runs on the machine's Node line only (PGG_TEST_LINE=secondary)`)
+  return files.filter((f) => !MACHINE_ONLY.has(f))
+}
 const runs = args.length
-  ? [{ files: args.flatMap(collect), concurrency: 1 }]
+  ? [{ files: keep(args.flatMap(collect)), concurrency: 1 }]
   : tiers
       .filter(([t]) => { try { return statSync(join(root, t)).isDirectory() } catch { return false } })
-      .map(([t, concurrency]) => ({ files: collect(t), concurrency }))
+      .map(([t, concurrency]) => ({ files: keep(collect(t)), concurrency }))
 // Failed tests and per-file times, collected across tiers by scripts/recap-reporter.mjs and printed at
 // the end; PGG_FAILURES_FILE (set by .ci/run) also gets the failures, to print after every Node line.
 const recapDir = mkdtempSync(join(tmpdir(), 'pgg-failures-'))

@@ -1,7 +1,9 @@
 /**
- * The guard's options: one defaults table, each value with the reason it is what it is, validated at
- * construction. Units are in the names. `??` everywhere: 0 is a real value.
+ * The guard's options: one table (GUARD_DEFAULTS_TABLE), a row per option with its default, unit, check
+ * and the reason the value is what it is, in the shape every defaults table shares (./defaults); validated
+ * at construction. Units are in the names. `??` everywhere: 0 is a real value.
  */
+import { type Default, defaultValues } from './defaults'
 import { ConfigError } from './errors'
 import { LOAD_BALANCE_HOSTS, type LoadBalanceHosts, TARGET_SESSION_ATTRS, type TargetSessionAttrs } from './topology/hosts'
 import type { RegionsConfig } from './topology/regions'
@@ -139,117 +141,6 @@ export interface MeterProviderLike {
   getMeter(name: string, version?: string, options?: { schemaUrl?: string }): unknown
 }
 
-/**
- * Why each default:
- * - keepAliveIdleMs 5 s: an idle socket to a vanished host is probed after 5 s of silence, so the guard sees
- *   it within ~6 s instead of pg's 2 h 11 min. A probe is one empty ACK: negligible even for thousands of sockets.
- * - keepAliveIntervalMs 1 s: a probe that is not answered within a second on a LAN/region link is lost or the
- *   peer is gone; the guard waits for a second unanswered probe before acting, and only with host consensus.
- * - keepAliveCount 5: with TCP_USER_TIMEOUT set Linux ignores it; kept for kernels/platforms where it applies.
- * - userTimeoutMs 30 s: the kernel backstop for when the guard's own loop cannot run (a blocked event loop, or
- *   no FFI for TCP_INFO). With the 200 ms RTO floor, retransmissions go out at 0.2, 0.6, 1.4, 3.0, 6.2, 12.6
- *   and 25.4 s: any limit in (12.6, 25.4] cuts a segment that lost 7 transmissions in a row, 30 s needs 8
- *   (0.18^8 = 1e-6 per segment at 18 % loss). It also bounds keepalive (Linux applies it to probes).
- * - checkIntervalMs 250: TCP_INFO costs ~2 us per socket; four passes a second put detection within a
- *   quarter second of the evidence at well under 0.1 % of a core for a pool of tens of sockets.
- * - procScanIntervalMs 30 s: reading /proc/net/tcp costs ~50-100 ms with 20k sockets on the host; it is the
- *   cross-check and the process-wide view, not the detector (that is TCP_INFO), so it runs rarely, and at
- *   once on suspicion. Without the FFI it becomes the detector and runs every second while queries are in
- *   flight. Whatever the setting, a scan that took X ms is not repeated for 3000·X ms: at most 0.03 % of a core.
- * - stallMs 1 s and minRetransmits 2: a dead host shows two retransmissions 0.6 s after the fault and a
- *   1 s silence shortly after; requiring both, plus no progress on any other socket to the host, keeps a
- *   lossy link (whose other sockets still get ACKs) from being called dead.
- * - stallHardLimitMs 30 s: a single socket on a lossy link stuck this long has lost 8 transmissions in a row
- *   (see userTimeoutMs); evicting it is kinder than waiting for tcp_retries2's ~15 minutes.
- * - probeAfterMs 1 s, probeTimeoutMs 1.5 s, probeIntervalMs 5 s: a frozen server or a proxy that keeps ACKing
- *   is found ~2.5 s after a query stops getting data; a slow healthy query costs one cheap probe per host
- *   per 5 s. The 1.5 s deadline survives one lost SYN (its retransmission goes out after 1 s); a host whose
- *   logins are slow (latency, SCRAM's four round trips) gets 4x its measured login time instead.
- * - graceMs 500 ms: pg itself handles a FIN or RST within milliseconds; the guard only steps in when it did not.
- * - topologyIntervalMs 500 ms: a promotion is seen within half a second (plus one round trip), so writes to the
- *   old primary stop well within the 1 s target; two cheap queries a second per host.
- * - replicationLostMs 3 s: six polls at the 500 ms topology interval, so one slow answer is not a loss, and a
- *   cut is still reported well before a failover tool decides to promote (they commonly wait 10-30 s). A
- *   walreceiver that errors out reconnects only after wal_retrieve_retry_interval (5 s): that is reported.
- * - dnsIntervalMs 1 s: RDS/Aurora flip the endpoint's DNS record at failover while the old primary may still
- *   accept writes; nothing else tells a pool given one name that it moved, so the name is asked every
- *   second (one lookup, usually answered from the resolver's cache). Jitter keeps a fleet from resolving in
- *   lockstep, and a kernel verdict re-resolves at once.
- * - addressCheckIntervalMs 2 s: behind a VIP or a load balancer a failover moves new connections only; the
- *   pool's own sessions stay on the old server. A check is a full login (SCRAM: ~3 ms of client CPU, 1-2 ms of
- *   server CPU here) plus one cheap query, so one every 2 s costs ~0.2 % of a core on each side per address.
- *   It is the fallback: where the standbys can be watched (discoverStandbys) the promotion itself fences the
- *   old primary; where they cannot, a check every 2 s bounds the window to ~2 s plus a login.
- * - discoverStandbys with one host: a pool given one address (a VIP, a Service, a DNS name) cannot name the
- *   standbys itself; the primary can. One watch session per standby (one query a second, server-side sleeping)
- *   is what fencing at the promotion costs. With several hosts the list is the user's statement of the cluster.
- * - resolveInDoubt false: what it costs is one more small statement per transaction that writes (its answer
- *   rides on the first write's, no round trip) and a look at every message pg receives; the overhead
- *   benchmark measures it. Off, nothing of it runs.
- * - topologyEvictInUse 'destroy': a write in flight on a fenced old primary is the write the bank lost; stopping
- *   it now is the point. 'release' lets read-mostly pools finish what they are doing.
- * - connectTimeoutMs 10 s: pg waits forever for a connect by default (a silent host holds a SYN for minutes, a
- *   lost startup packet holds the attempt until the server's authentication_timeout, 60 s) and the attempt
- *   holds a pool slot meanwhile. 10 s covers a TLS + SCRAM login over a 500 ms-each-way link.
- * - recoveryIntervalMs 500 ms: while a host is down new connections fail at once; a probe every half second
- *   sees it answer again within ~0.5 s of the network healing (a probe whose SYN was dropped is not waited for).
- * - waitForHostMs 1 s: long enough for a recovery probe to see a healed host (a query issued just after the
- *   network heals then succeeds instead of failing), short enough that no caller is held past ~1 s by a host
- *   that stays down.
- * - connectAttemptTimeoutMs 3 s: libpq has no default (connect_timeout) and a blackholed host holds a SYN for
- *   over two minutes; with another host to try, three seconds is plenty for a TCP + TLS + auth handshake.
- * - leakDetectionThresholdMs 0: off, as in HikariCP; capturing stacks on every acquire has a cost.
- * - maxLifetimeJitter 0.1: HikariCP subtracts up to 2.5 %; 10 % spreads a pool of 10 created together over a
- *   meaningful window even for short lifetimes.
- * - minIdle 0: pg.Pool opens connections on demand; opt in to a warm pool.
- * - checkoutCheck true, checkoutCheckIdleMs 100 ms: the check costs ~1.8 µs of CPU (one getsockopt and the
- *   rule; benchmarks/checkout.ts), 4 % of a pg.Pool checkout + SELECT 1 — over the hot-path budget if every
- *   checkout paid it. A busy pool's clients are idle for microseconds and skip it (one clock read); a client
- *   idle 100 ms or more — where server idle timeouts, NAT drops and dead peers happen — is always checked.
- * - zone null: read where the OpenTelemetry SDK reads it (OTEL_RESOURCE_ATTRIBUTES), so the metrics' zone and
- *   the resource's cannot disagree; a process with neither has no zone label, and fleet rules see one zone.
- */
-export const GUARD_DEFAULTS: ResolvedGuardOptions = {
-  keepAliveIdleMs: 5_000,
-  keepAliveIntervalMs: 1_000,
-  keepAliveCount: 5,
-  userTimeoutMs: 30_000,
-  checkIntervalMs: 250,
-  procScanIntervalMs: 30_000,
-  stallMs: 1_000,
-  minRetransmits: 2,
-  stallHardLimitMs: 30_000,
-  probeAfterMs: 1_000,
-  probeTimeoutMs: 1_500,
-  probeIntervalMs: 5_000,
-  graceMs: 500,
-  leakDetectionThresholdMs: 0,
-  maxLifetimeJitter: 0.1,
-  minIdle: 0,
-  checkoutCheck: true,
-  checkoutCheckIdleMs: 100,
-  targetSessionAttrs: 'any',
-  loadBalanceHosts: 'disable',
-  regions: {},
-  lookup: null,
-  topologyIntervalMs: 500,
-  replicationLostMs: 3_000,
-  dnsIntervalMs: 1_000,
-  addressCheckIntervalMs: 2_000,
-  discoverStandbys: null,
-  singleRegion: null,
-  resolveInDoubt: false,
-  topologyEvictInUse: 'destroy',
-  connectAttemptTimeoutMs: 3_000,
-  connectTimeoutMs: 10_000,
-  recoveryIntervalMs: 500,
-  waitForHostMs: 1_000,
-  poolName: null,
-  meterProvider: null,
-  metrics: 'all',
-  zone: null,
-}
-
 type Check = (name: string, v: unknown) => void
 
 /**
@@ -319,71 +210,208 @@ const record: Check = (name, v) => {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError(`guard.${name} must be an object`)
 }
 
-const CHECKS: Record<keyof ResolvedGuardOptions, Check> = {
-  keepAliveIdleMs: wholeSeconds(LIMITS.keepAliveMs, 'MAX_TCP_KEEPIDLE, 32767 s'),
-  keepAliveIntervalMs: wholeSeconds(LIMITS.keepAliveMs, 'MAX_TCP_KEEPINTVL, 32767 s'),
-  keepAliveCount: atMost(positiveInteger, LIMITS.keepAliveCount, 'MAX_TCP_KEEPCNT'),
-  userTimeoutMs: atMost(integer, LIMITS.userTimeoutMs, 'TCP_USER_TIMEOUT is a signed 32-bit int'),
-  checkIntervalMs: timerMs,
-  procScanIntervalMs: timerMs,
-  stallMs: positiveTimerMs,
-  minRetransmits: atMost(positiveInteger, LIMITS.retransmits, 'tcpi_retransmits is 8 bits'),
-  stallHardLimitMs: positiveTimerMs,
-  probeAfterMs: positiveTimerMs,
-  probeTimeoutMs: positiveTimerMs,
-  probeIntervalMs: positiveTimerMs,
-  graceMs: timerMs,
-  leakDetectionThresholdMs: timerMs,
-  maxLifetimeJitter: fraction,
-  minIdle: atMost(integer, LIMITS.clients, 'a count of clients, 2^31-1'),
-  checkoutCheck: bool,
-  checkoutCheckIdleMs: timerMs,
-  targetSessionAttrs: oneOf(TARGET_SESSION_ATTRS),
-  loadBalanceHosts: oneOf(LOAD_BALANCE_HOSTS),
-  regions: record,
-  lookup: fn,
-  topologyIntervalMs: timerMs,
-  replicationLostMs: timerMs,
-  dnsIntervalMs: timerMs,
-  addressCheckIntervalMs: timerMs,
-  discoverStandbys: bool,
-  singleRegion: bool,
-  resolveInDoubt: bool,
-  topologyEvictInUse: oneOf(['destroy', 'release']),
-  connectAttemptTimeoutMs: positiveTimerMs,
-  connectTimeoutMs: positiveTimerMs,
-  recoveryIntervalMs: positiveTimerMs,
-  waitForHostMs: timerMs,
-  poolName: (name, v) => {
-    if (v !== null && (typeof v !== 'string' || v === '')) throw new ConfigError(`guard.${name} must be a non-empty string`)
+/** One option: its default (the shape every defaults table shares), and the check a given value must pass. */
+export interface OptionRow<T> extends Default<T> {
+  /** Throws a ConfigError naming `guard.<name>` when a given value is not acceptable (bounds included). */
+  readonly check: Check
+  /**
+   * The default as the README's options table shows it, when the value alone does not say it (null: decided
+   * at construction from the pool's configuration or the environment). Starts with the value when there is one.
+   */
+  readonly shown?: string
+}
+
+/**
+ * The options table: one row per option, each with its default, unit, check and the reason for the value.
+ * Its type requires a row for every option; GUARD_DEFAULTS, the checks and the known keys are read from it,
+ * and test/unit/options-table.test.ts holds the README's table to it. Adding an option is one row here
+ * (and its JSDoc in GuardOptions).
+ */
+export const GUARD_DEFAULTS_TABLE: { readonly [K in keyof ResolvedGuardOptions]-?: OptionRow<ResolvedGuardOptions[K]> } = {
+  keepAliveIdleMs: {
+    value: 5_000, unit: 'ms (whole seconds)', check: wholeSeconds(LIMITS.keepAliveMs, 'MAX_TCP_KEEPIDLE, 32767 s'),
+    why: 'an idle socket to a vanished host is probed after 5 s of silence, so the guard sees it within ~6 s instead of pg\'s 2 h 11 min. A probe is one empty ACK: negligible even for thousands of sockets',
   },
-  meterProvider: (name, v) => {
-    if (v !== null && typeof (v as { getMeter?: unknown })?.getMeter !== 'function') throw new ConfigError(`guard.${name} must be an OpenTelemetry MeterProvider`)
+  keepAliveIntervalMs: {
+    value: 1_000, unit: 'ms (whole seconds)', check: wholeSeconds(LIMITS.keepAliveMs, 'MAX_TCP_KEEPINTVL, 32767 s'),
+    why: 'a probe that is not answered within a second on a LAN/region link is lost or the peer is gone; the guard waits for a second unanswered probe before acting, and only with host consensus',
   },
-  metrics: oneOf(['all', 'guard-only', 'off']),
-  zone: (name, v) => {
-    // A label value: one per process, so any short string keeps cardinality bounded; a long one is a mistake.
-    if (v !== null && (typeof v !== 'string' || v === '' || v.length > 128)) throw new ConfigError(`guard.${name} must be a non-empty string of at most 128 characters`)
+  keepAliveCount: {
+    value: 5, unit: 'probes', check: atMost(positiveInteger, LIMITS.keepAliveCount, 'MAX_TCP_KEEPCNT'),
+    why: 'with TCP_USER_TIMEOUT set Linux ignores it; kept for kernels/platforms where it applies',
+  },
+  userTimeoutMs: {
+    value: 30_000, unit: 'ms', check: atMost(integer, LIMITS.userTimeoutMs, 'TCP_USER_TIMEOUT is a signed 32-bit int'),
+    why: 'the kernel backstop for when the guard\'s own loop cannot run (a blocked event loop, or no FFI for TCP_INFO). With the 200 ms RTO floor, retransmissions go out at 0.2, 0.6, 1.4, 3.0, 6.2, 12.6 and 25.4 s: any limit in (12.6, 25.4] cuts a segment that lost 7 transmissions in a row, 30 s needs 8 (0.18^8 = 1e-6 per segment at 18 % loss). It also bounds keepalive (Linux applies it to probes)',
+  },
+  checkIntervalMs: {
+    value: 250, unit: 'ms', check: timerMs,
+    why: 'TCP_INFO costs ~2 us per socket; four passes a second put detection within a quarter second of the evidence at well under 0.1 % of a core for a pool of tens of sockets',
+  },
+  procScanIntervalMs: {
+    value: 30_000, unit: 'ms', check: timerMs,
+    why: 'reading /proc/net/tcp costs ~50-100 ms with 20k sockets on the host; it is the cross-check and the process-wide view, not the detector (that is TCP_INFO), so it runs rarely, and at once on suspicion. Without the FFI it becomes the detector and runs every second while queries are in flight. Whatever the setting, a scan that took X ms is not repeated for 3000·X ms: at most 0.03 % of a core',
+  },
+  stallMs: {
+    value: 1_000, unit: 'ms', check: positiveTimerMs,
+    why: 'a dead host shows two retransmissions 0.6 s after the fault and a 1 s silence shortly after; requiring both (this and minRetransmits), plus no progress on any other socket to the host, keeps a lossy link (whose other sockets still get ACKs) from being called dead',
+  },
+  minRetransmits: {
+    value: 2, unit: 'retransmissions', check: atMost(positiveInteger, LIMITS.retransmits, 'tcpi_retransmits is 8 bits'),
+    why: 'a dead host shows two retransmissions 0.6 s after the fault and a 1 s silence (stallMs) shortly after; requiring both, plus no progress on any other socket to the host, keeps a lossy link (whose other sockets still get ACKs) from being called dead',
+  },
+  stallHardLimitMs: {
+    value: 30_000, unit: 'ms', check: positiveTimerMs,
+    why: 'a single socket on a lossy link stuck this long has lost 8 transmissions in a row (see userTimeoutMs); evicting it is kinder than waiting for tcp_retries2\'s ~15 minutes',
+  },
+  probeAfterMs: {
+    value: 1_000, unit: 'ms', check: positiveTimerMs,
+    why: 'with probeTimeoutMs 1.5 s, a frozen server or a proxy that keeps ACKing is found ~2.5 s after a query stops getting data',
+  },
+  probeTimeoutMs: {
+    value: 1_500, unit: 'ms', check: positiveTimerMs,
+    why: 'survives one lost SYN (its retransmission goes out after 1 s), and with probeAfterMs 1 s finds a frozen server ~2.5 s after a query stops getting data; a host whose logins are slow (latency, SCRAM\'s four round trips) gets 4x its measured login time instead',
+  },
+  probeIntervalMs: {
+    value: 5_000, unit: 'ms', check: positiveTimerMs,
+    why: 'a slow healthy query costs one cheap probe per host per 5 s',
+  },
+  graceMs: {
+    value: 500, unit: 'ms', check: timerMs,
+    why: 'pg itself handles a FIN or RST within milliseconds; the guard only steps in when it did not',
+  },
+  leakDetectionThresholdMs: {
+    value: 0, unit: 'ms', check: timerMs, shown: '0 (off)',
+    why: 'off, as in HikariCP; capturing stacks on every acquire has a cost',
+  },
+  maxLifetimeJitter: {
+    value: 0.1, unit: 'fraction', check: fraction,
+    why: 'HikariCP subtracts up to 2.5 %; 10 % spreads a pool of 10 created together over a meaningful window even for short lifetimes',
+  },
+  minIdle: {
+    value: 0, unit: 'clients', check: atMost(integer, LIMITS.clients, 'a count of clients, 2^31-1'),
+    why: 'pg.Pool opens connections on demand; opt in to a warm pool',
+  },
+  checkoutCheck: {
+    value: true, unit: 'boolean', check: bool,
+    why: 'a socket the kernel already distrusts is caught before a query is written to it, for ~1.8 µs of CPU (one getsockopt and the rule; benchmarks/checkout.ts): 4 % of a pg.Pool checkout + SELECT 1 — over the hot-path budget if every checkout paid it, hence checkoutCheckIdleMs',
+  },
+  checkoutCheckIdleMs: {
+    value: 100, unit: 'ms', check: timerMs,
+    why: 'a busy pool\'s clients are idle for microseconds and skip the check (one clock read), so the hot path does not pay its ~1.8 µs; a client idle 100 ms or more — where server idle timeouts, NAT drops and dead peers happen — is always checked',
+  },
+  targetSessionAttrs: {
+    value: 'any', unit: '', check: oneOf(TARGET_SESSION_ATTRS), shown: "'any' (or the URL's target_session_attrs)",
+    why: 'libpq\'s default, so a pool that asks for nothing connects where pg would; a connection string\'s target_session_attrs is read as libpq reads it',
+  },
+  loadBalanceHosts: {
+    value: 'disable', unit: '', check: oneOf(LOAD_BALANCE_HOSTS), shown: "'disable' (or the URL's load_balance_hosts)",
+    why: 'libpq\'s default: hosts are tried in the order given, so the first listed is preferred as it is by libpq; random spreads a fleet over its hosts',
+  },
+  regions: {
+    value: {}, unit: '', check: record,
+    why: 'which addresses share a region is the operator\'s knowledge, not something an address says; without it nothing is region-aware',
+  },
+  lookup: {
+    value: null, unit: '(name) => Promise<string[]>', check: fn, shown: 'dns.lookup (all addresses)',
+    why: 'dns.lookup is the resolver net.connect uses (the system\'s, with /etc/hosts), so names resolve as they do without the guard; all addresses, so a socket to any of them is not taken for stale',
+  },
+  topologyIntervalMs: {
+    value: 500, unit: 'ms', check: timerMs,
+    why: 'a promotion is seen within half a second (plus one round trip), so writes to the old primary stop well within the 1 s target; two cheap queries a second per host',
+  },
+  replicationLostMs: {
+    value: 3_000, unit: 'ms', check: timerMs,
+    why: 'six polls at the 500 ms topology interval, so one slow answer is not a loss, and a cut is still reported well before a failover tool decides to promote (they commonly wait 10-30 s). A walreceiver that errors out reconnects only after wal_retrieve_retry_interval (5 s): that is reported',
+  },
+  dnsIntervalMs: {
+    value: 1_000, unit: 'ms', check: timerMs,
+    why: 'RDS/Aurora flip the endpoint\'s DNS record at failover while the old primary may still accept writes; nothing else tells a pool given one name that it moved, so the name is asked every second (one lookup, usually answered from the resolver\'s cache). Jitter keeps a fleet from resolving in lockstep, and a kernel verdict re-resolves at once',
+  },
+  addressCheckIntervalMs: {
+    value: 2_000, unit: 'ms', check: timerMs,
+    why: 'behind a VIP or a load balancer a failover moves new connections only; the pool\'s own sessions stay on the old server. A check is a full login (SCRAM: ~3 ms of client CPU, 1-2 ms of server CPU here) plus one cheap query, so one every 2 s costs ~0.2 % of a core on each side per address. It is the fallback: where the standbys can be watched (discoverStandbys) the promotion itself fences the old primary; where they cannot, a check every 2 s bounds the window to ~2 s plus a login',
+  },
+  discoverStandbys: {
+    value: null, unit: 'boolean', check: bool, shown: 'true with one configured host',
+    why: 'a pool given one address (a VIP, a Service, a DNS name) cannot name the standbys itself; the primary can. One watch session per standby (one query a second, server-side sleeping) is what fencing at the promotion costs. With several hosts the list is the user\'s statement of the cluster',
+  },
+  singleRegion: {
+    value: null, unit: 'boolean', check: bool, shown: 'with regions and read-write/primary',
+    why: 'a writer pool (read-write or primary) with regions configured writes to one primary, and a socket outside its region is one a partition can leave on the wrong side; readers may read anywhere',
+  },
+  resolveInDoubt: {
+    value: false, unit: 'boolean', check: bool,
+    why: 'what it costs is one more small statement per transaction that writes (its answer rides on the first write\'s, no round trip) and a look at every message pg receives; the overhead benchmark measures it. Off, nothing of it runs',
+  },
+  topologyEvictInUse: {
+    value: 'destroy', unit: '', check: oneOf(['destroy', 'release']),
+    why: 'a write in flight on a fenced old primary is the write the bank lost; stopping it now is the point. \'release\' lets read-mostly pools finish what they are doing',
+  },
+  connectAttemptTimeoutMs: {
+    value: 3_000, unit: 'ms', check: positiveTimerMs,
+    why: 'libpq has no default (connect_timeout) and a blackholed host holds a SYN for over two minutes; with another host to try, three seconds is plenty for a TCP + TLS + auth handshake',
+  },
+  connectTimeoutMs: {
+    value: 10_000, unit: 'ms', check: positiveTimerMs,
+    why: 'pg waits forever for a connect by default (a silent host holds a SYN for minutes, a lost startup packet holds the attempt until the server\'s authentication_timeout, 60 s) and the attempt holds a pool slot meanwhile. 10 s covers a TLS + SCRAM login over a 500 ms-each-way link',
+  },
+  recoveryIntervalMs: {
+    value: 500, unit: 'ms', check: positiveTimerMs,
+    why: 'while a host is down new connections fail at once; a probe every half second sees it answer again within ~0.5 s of the network healing (a probe whose SYN was dropped is not waited for)',
+  },
+  waitForHostMs: {
+    value: 1_000, unit: 'ms', check: timerMs,
+    why: 'long enough for a recovery probe to see a healed host (a query issued just after the network heals then succeeds instead of failing), short enough that no caller is held past ~1 s by a host that stays down',
+  },
+  poolName: {
+    value: null, unit: '', shown: 'host:port/database',
+    check: (name, v) => {
+      if (v !== null && (typeof v !== 'string' || v === '')) throw new ConfigError(`guard.${name} must be a non-empty string`)
+    },
+    why: 'server.address:server.port/db.namespace, as the semantic conventions suggest, and no credentials; \'#2\' is appended when two pools would share one, so their series never merge',
+  },
+  meterProvider: {
+    value: null, unit: '', shown: 'global (@opentelemetry/api)',
+    check: (name, v) => {
+      if (v !== null && typeof (v as { getMeter?: unknown })?.getMeter !== 'function') throw new ConfigError(`guard.${name} must be an OpenTelemetry MeterProvider`)
+    },
+    why: 'where every instrumentation reports: metrics appear once the application registers an SDK (even after the pool was created) and cost a no-op call until then',
+  },
+  metrics: {
+    value: 'all', unit: '', check: oneOf(['all', 'guard-only', 'off']),
+    why: 'pg.Pool reports no pool metrics, so the semantic-convention db.client.connection.* come too; \'guard-only\' leaves them to another instrumentation that already reports them, so no series is doubled',
+  },
+  zone: {
+    value: null, unit: '', shown: 'cloud.availability_zone (else cloud.region) of OTEL_RESOURCE_ATTRIBUTES, else none',
+    check: (name, v) => {
+      // A label value: one per process, so any short string keeps cardinality bounded; a long one is a mistake.
+      if (v !== null && (typeof v !== 'string' || v === '' || v.length > 128)) throw new ConfigError(`guard.${name} must be a non-empty string of at most 128 characters`)
+    },
+    why: 'read where the OpenTelemetry SDK reads it (OTEL_RESOURCE_ATTRIBUTES), so the metrics\' zone and the resource\'s cannot disagree; a process with neither has no zone label, and fleet rules see one zone',
   },
 }
+
+/** The defaults, from the table (null: decided at construction; see each row's `shown`). */
+export const GUARD_DEFAULTS: ResolvedGuardOptions = defaultValues(GUARD_DEFAULTS_TABLE)
 
 export function resolveGuardOptions(input: GuardOptions | undefined): ResolvedGuardOptions {
   if (input !== undefined && (typeof input !== 'object' || input === null || Array.isArray(input))) {
     throw new ConfigError(`guard must be an object, got ${Array.isArray(input) ? 'an array' : JSON.stringify(input)}`)
   }
   const given = (input ?? {}) as Record<string, unknown>
-  // Own keys against own keys: `'constructor' in CHECKS` is true through Object.prototype, and a JSON
-  // `"__proto__"` key is an own key that plain property reads would not see.
+  // Own keys against own keys: `'constructor' in GUARD_DEFAULTS_TABLE` is true through Object.prototype,
+  // and a JSON `"__proto__"` key is an own key that plain property reads would not see.
   for (const key of Object.keys(given)) {
-    if (!Object.prototype.hasOwnProperty.call(CHECKS, key)) {
-      throw new ConfigError(`unknown guard option '${key}'; known: ${Object.keys(CHECKS).join(', ')}`)
+    if (!Object.prototype.hasOwnProperty.call(GUARD_DEFAULTS_TABLE, key)) {
+      throw new ConfigError(`unknown guard option '${key}'; known: ${Object.keys(GUARD_DEFAULTS_TABLE).join(', ')}`)
     }
   }
   const out = { ...GUARD_DEFAULTS }
-  for (const key of Object.keys(CHECKS) as (keyof ResolvedGuardOptions)[]) {
+  for (const key of Object.keys(GUARD_DEFAULTS_TABLE) as (keyof ResolvedGuardOptions)[]) {
     const v = given[key]
     if (v === undefined) continue
-    CHECKS[key](key, v)
+    GUARD_DEFAULTS_TABLE[key].check(key, v)
     ;(out as Record<string, unknown>)[key] = v
   }
   return out

@@ -7,7 +7,7 @@
  */
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs'
 import { basename } from 'node:path'
-import { classify, type SocketInput, type SocketMemory, type Verdict } from '../judge/kernel-rules'
+import { classify, type SocketInput, type SocketMemory, type SocketVerdict } from '../judge/kernel-rules'
 import { sampleFromRow } from '../kernel/sample'
 import { normalizeAddress, type TcpRow } from '../kernel/proc-net-tcp'
 import { fdInode, readTcpTable } from '../kernel/reader'
@@ -112,7 +112,7 @@ export function processName(pid: number, proc = '/proc'): string | null {
 }
 
 /** One classification pass over PostgreSQL sockets: the guard's classifier, fed /proc rows. */
-export function classifyRows(rows: TcpRow[], memory: Map<number, SocketMemory>, now: number): { verdicts: Map<number, Verdict>; memory: Map<number, SocketMemory> } {
+export function classifyRows(rows: TcpRow[], memory: Map<number, SocketMemory>, now: number): { verdicts: Map<number, SocketVerdict>; memory: Map<number, SocketMemory> } {
   const sockets: SocketInput[] = rows.map((r) => ({
     id: r.inode,
     endpoint: `${normalizeAddress(r.remoteAddress)}:${r.remotePort}`,

@@ -6,16 +6,15 @@
  */
 import type { Client } from 'pg'
 import { ConnectionEvictedError, type QueryOutcome } from '../errors'
-import { type Action, actionFor, type ConnectionPhase } from '../judge/verdicts'
+import { type Action, actionFor, type ConnectionPhase, type Verdict } from '../judge/verdicts'
 import { outcomesOf, type TxStatus } from '../judge/outcome-rules'
-import type { JudgedVerdict } from '../judge/judge'
 import { normalizeAddress } from '../kernel/proc-net-tcp'
 import type { ConnRecord, Registry, VerdictRecord } from './registry'
 
 /** What the guard did to one connection, and why. */
 export interface EvictionEvent {
   id: number
-  reason: JudgedVerdict['kind']
+  reason: Verdict['kind']
   /** The host and port the client was configured for. */
   host: string
   port: number
@@ -31,7 +30,10 @@ export interface EvictionEvent {
 
 /** The ways to act on a pg client (pg/adapter.ts in the guard; recorded calls in unit tests). */
 export interface EvictionActions {
-  isIdle(client: Client): boolean
+  /** For clients their owner holds (standalone): idle while no query is in flight. A pool's clients go by their state. */
+  isIdle?(client: Client): boolean
+  /** A session the check after login refused: ended quietly (its connect already fails with the check's error). */
+  refuse(client: Client): void
   /** `err`: what the client's owner hears, where it is not a pool (standalone clients). */
   removeIdle(client: Client, err: ConnectionEvictedError): void
   /** `perQuery`: the error each query in flight or queued gets (queriesOf's order), for what became of it; `reset` as in the Evictor's extras. */
@@ -56,9 +58,6 @@ export interface EvictorMetrics {
 export type InDoubtHook = (rec: ConnRecord, outcome: QueryOutcome, text: string | null) => ConnectionEvictedError['resolveOutcome'] | undefined
 
 export class Evictor {
-  /** Condemned but left to leave by themselves (retire, none): whether they were in use. */
-  private readonly leaving = new Map<number, boolean>()
-
   constructor(
     private readonly registry: Registry,
     private readonly actions: EvictionActions,
@@ -72,23 +71,27 @@ export class Evictor {
     } = {}
   ) {}
 
-  /** Acts on one verdict; returns what it did ('none' also for a connection already condemned). */
-  evict(rec: ConnRecord, v: Omit<JudgedVerdict, 'id'>, now: number): Action {
-    if (rec.verdict !== null || rec.state === 'evicting' || rec.state === 'ended') return 'none'
-    const phase: ConnectionPhase = rec.state === 'connecting' ? 'connecting' : this.actions.isIdle(rec.client) ? 'idle' : 'in-use'
+  /**
+   * Acts on one verdict; returns what it did ('none' also for a connection already condemned). `login`: the
+   * verdict is the check after login's (connect.ts): the session is refused, ended quietly, and its connect
+   * fails with the check's own error.
+   */
+  evict(rec: ConnRecord, v: Omit<Verdict, 'id'>, now: number, login = false): Action {
+    if (rec.verdict !== null || rec.state === 'evicting' || rec.state === 'retiring' || rec.state === 'ended') return 'none'
+    const phase: ConnectionPhase = login ? 'login' : rec.state === 'connecting' ? 'connecting' : rec.state === 'idle' || this.actions.isIdle?.(rec.client) ? 'idle' : 'in-use'
     const action = actionFor(v.kind, phase, this.topologyEvictInUse === 'destroy' ? 'destroy' : 'retire', v.serverError)
-    const verdict: VerdictRecord = { kind: v.kind, evidence: v.evidence, at: now, firstEvidenceAt: v.firstEvidenceAt }
+    const inUse = phase === 'in-use'
+    const verdict: VerdictRecord = { kind: v.kind, evidence: v.evidence, at: now, firstEvidenceAt: v.firstEvidenceAt, inUse }
     this.registry.noteVerdict(rec, verdict)
     this.metrics.verdict(v.kind)
-    const inUse = phase === 'in-use'
     const error = (): ConnectionEvictedError => new ConnectionEvictedError(v.kind, rec.configuredHost, rec.configuredPort, v.evidence)
     switch (action) {
       case 'remove':
-        this.gone(rec, inUse, verdict, now)
+        this.gone(rec, verdict, now)
         this.actions.removeIdle(rec.client, error())
         break
       case 'destroy': {
-        this.gone(rec, inUse, verdict, now)
+        this.gone(rec, verdict, now)
         const base = error()
         // What became of each query on it: from the status of its last ReadyForQuery and what is in flight.
         const q = this.actions.queriesOf?.(rec.client)
@@ -103,15 +106,19 @@ export class Evictor {
         break
       }
       case 'fail':
-        this.gone(rec, inUse, verdict, now)
+        this.gone(rec, verdict, now)
         this.actions.failConnect(rec.client, error())
         break
+      case 'refuse':
+        this.gone(rec, verdict, now)
+        this.actions.refuse(rec.client)
+        break
       case 'retire':
+        this.registry.transition(rec, 'retiring', now) // counted when it leaves (left())
         this.actions.retire(rec.client, error())
-        this.leaving.set(rec.id, inUse) // counted when it leaves (left())
         break
       case 'none':
-        this.leaving.set(rec.id, inUse) // pg and pg-pool remove it themselves
+        this.registry.transition(rec, 'retiring', now) // pg and pg-pool remove it themselves
         break
     }
     this.emit({
@@ -121,17 +128,15 @@ export class Evictor {
     return action
   }
 
-  /** A client left the pool: if it had been condemned without being removed at once, count it now. */
+  /** A client left the pool: if it had been condemned to leave by itself (retiring), count it now. */
   left(rec: ConnRecord, now: number): void {
-    const inUse = this.leaving.get(rec.id)
-    if (inUse === undefined || !rec.verdict) return
-    this.leaving.delete(rec.id)
-    this.metrics.evicted(rec.verdict.kind, inUse, now - rec.verdict.firstEvidenceAt)
+    if (rec.state !== 'retiring' || !rec.verdict) return
+    this.metrics.evicted(rec.verdict.kind, rec.verdict.inUse, now - rec.verdict.firstEvidenceAt)
   }
 
-  private gone(rec: ConnRecord, inUse: boolean, v: VerdictRecord, now: number): void {
+  private gone(rec: ConnRecord, v: VerdictRecord, now: number): void {
     this.registry.transition(rec, 'evicting', now)
-    this.metrics.evicted(v.kind, inUse, now - v.firstEvidenceAt)
+    this.metrics.evicted(v.kind, v.inUse, now - v.firstEvidenceAt)
   }
 }
 
@@ -139,5 +144,5 @@ export class Evictor {
 export function endpointOf(rec: ConnRecord): string {
   return rec.remoteAddress !== null && rec.remotePort !== null
     ? `${normalizeAddress(rec.remoteAddress)}:${rec.remotePort}`
-    : `${rec.configuredHost}:${rec.configuredPort}`
+    : rec.hostKey
 }

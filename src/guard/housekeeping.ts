@@ -6,7 +6,7 @@
 import type { Pool as PgPool } from 'pg'
 import { WarningCodes } from '../errors'
 import type { ResolvedGuardOptions } from '../options'
-import { openIdleClient } from '../pg/adapter'
+import { openIdleClient } from '../pg/internals'
 import type { Registry } from './registry'
 
 export interface LeakReport {

@@ -24,7 +24,9 @@
  */
 import pg from 'pg'
 import type { ResolvedOutcome } from '../errors'
-import { clientConfigFor, destroyInUse, ownClient, rawSocketOf } from '../pg/adapter'
+import { clientConfigFor } from '../topology/connect'
+import { closeOwn, rawSocketOf } from '../pg/internals'
+import { ownClient } from '../pg/client-classes'
 import type { ServerIdentity, SessionIdentity } from '../topology/identity'
 import type { Topology } from '../topology/topology'
 import { withDeadline } from '../util/time'
@@ -152,7 +154,7 @@ export class InDoubtResolver {
     } catch {
       return null
     } finally {
-      destroyInUse(client, new Error('resolver done'))
+      closeOwn(client, new Error('resolver done'))
     }
   }
 

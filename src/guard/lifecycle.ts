@@ -1,17 +1,17 @@
 /**
  * Follows each client's life and writes it into the registry as facts: built (connecting), TCP up
- * (socket identity, hardened), role reports, handed out, given back, gone. Pool events and client events
- * come in; registry transitions, topology facts and `wake()` calls go out. The only verdicts here are the
- * lifecycle rules (a FATAL error, a connect deadline), judged on the spot and handed to the one evictor.
+ * (socket identity, hardened), role reports, handed out (acquiring), given back (released), gone. pg-pool's
+ * hand-out and take-back come from the pool wrappers (no event listeners on the hot path); its other events
+ * and the clients' own come in; registry transitions, topology facts and `wake()` calls go out. What must be
+ * judged at once — a server's error or notice, a connect deadline, the checkout check — is handed to the
+ * scheduler's decide(), which asks the judge and carries the judgement out.
  */
 import type { Client, Pool as PgPool } from 'pg'
 import { ConnectionEvictedError, WarningCodes, warnOnce } from '../errors'
-import { judgeLifecycle, type LifecycleFact } from '../judge/lifecycle-rules'
+import type { EventFacts, EventJudgement } from '../judge/judge'
 import type { KernelPort } from '../kernel/port'
 import type { ResolvedGuardOptions } from '../options'
-import {
-  backendPidOf, evictedByGuard, fdOf, followReportedRole, isIdleInPool, onErrorMessage, onNoticeMessage, onSocketConnected, rawSocketOf,
-} from '../pg/adapter'
+import { backendPidOf, fdOf, followReportedRole, isIdleInPool, onErrorMessage, onNoticeMessage, onSocketConnected, rawSocketOf } from '../pg/internals'
 import { keepsTxStatus, trackTxStatus, trackXid } from '../pg/in-flight'
 import { mayWrite } from '../judge/outcome-rules'
 import { hardenSocket } from '../socket/harden'
@@ -35,10 +35,21 @@ export interface LifecycleDeps {
   removed(): void
   /** A client whose server identity was not read at login is back in the pool: read it now. */
   identityLater?(client: Client): void
+  /** Judges a fact that cannot wait for a tick and carries the judgement out (scheduler.decide). */
+  decide(f: EventFacts): EventJudgement
+  /** The checkout check of an idle client about to be handed out: false when it was evicted instead. */
+  decideCheckout(rec: ConnRecord, now: number): boolean
 }
 
 export class Lifecycle {
-  constructor(private readonly d: LifecycleDeps) {}
+  private readonly checkout: boolean
+  private readonly checkoutIdleMs: number
+
+  constructor(private readonly d: LifecycleDeps) {
+    // The checkout check needs TCP_INFO: off where it cannot be read (the option, or no FFI / not Linux).
+    this.checkout = d.options.checkoutCheck && d.kernel.samplingUnavailable() === null
+    this.checkoutIdleMs = d.options.checkoutCheckIdleMs
+  }
 
   /** pg-pool built a client (not connected yet). */
   created(client: Client, attempt: Attempt | null): ConnRecord {
@@ -50,24 +61,27 @@ export class Lifecycle {
     const stream = rawSocketOf(client)
     if (stream) d.registry.attachStream(rec, stream, client.host.startsWith('/') ? 'unix' : 'tcp')
     onSocketConnected(client, () => this.socketConnected(rec))
-    client.once('end', () => d.registry.transition(rec, 'ended', Date.now()))
+    client.once('end', () => this.ended(rec))
     followReportedRole(client, (role) => {
       const at = Date.now()
       d.registry.noteRole(rec, role, at)
       // Pushed again when a standby is promoted under this session: the topology hears it at once.
-      if (rec.state === 'idle' || rec.state === 'in-use') d.topology.noteRole(`${rec.configuredHost}:${rec.configuredPort}`, role, at, rec.pooler ? null : (rec.server?.id ?? null))
+      if (rec.state === 'idle' || rec.state === 'in-use') d.topology.noteRole(rec.hostKey, role, at, rec.pooler ? null : (rec.server?.id ?? null))
       d.wake()
     })
     const serverSaid = (severity: string, code: string | undefined, message: string): void =>
-      this.fact(rec, { kind: 'server-error', severity, code, message, needsWriter: this.needsWriter, at: Date.now() })
+      void d.decide({
+        kind: 'server-said', now: Date.now(), id: rec.id, hostKey: rec.hostKey, severity, code, message,
+        needsWriter: this.needsWriter, connecting: rec.state === 'connecting',
+      })
     onErrorMessage(client, serverSaid)
     onNoticeMessage(client, serverSaid)
     // pg emits a checked-out client's connection error on the client, and throws it when nobody listens;
     // the running query has already rejected with it, so a coded warning is enough — and none at all for
     // the guard's own eviction, which the query got as ConnectionEvictedError. One per endpoint.
     client.on('error', (err: Error) => {
-      if (client.listenerCount('error') > 1 || err instanceof ConnectionEvictedError || evictedByGuard(client)) return
-      const at = `${rec.configuredHost}:${rec.configuredPort}`
+      if (client.listenerCount('error') > 1 || err instanceof ConnectionEvictedError || rec.verdict !== null) return
+      const at = rec.hostKey
       warnOnce(WarningCodes.CLIENT_ERROR, `client of ${at} failed with no 'error' listener: ${err.message}`, at)
     })
     return rec
@@ -81,38 +95,70 @@ export class Lifecycle {
     this.d.registry.transition(rec, isIdleInPool(this.d.pool, client) ? 'idle' : 'in-use', Date.now())
   }
 
-  /** A connecting record's deadline passed. */
-  connectDeadline(rec: ConnRecord, now: number): void {
-    this.fact(rec, { kind: 'connect-deadline', since: rec.createdAt, deadlineMs: now - rec.createdAt, at: now })
+  /** A connecting record's deadline timer fired: the judge decides whether the attempt is over. */
+  connectDeadline(rec: ConnRecord, now: number, deadlineMs: number): void {
+    void this.d.decide({ kind: 'connect-deadline', now, id: rec.id, hostKey: rec.hostKey, since: rec.createdAt, deadlineMs })
   }
 
-  /** The pool's own events, in pg-pool's order. */
+  /**
+   * pg-pool hands the client out (pool wrappers, before pg-pool's own _acquireClient): an idle one is
+   * checked first, unless it was idle too briefly to have died unseen; false when it was evicted instead.
+   * The hot path: the record is on the client, one clock read serves the check and the transition.
+   */
+  acquiring(client: Client, isNew: boolean): boolean {
+    const rec = this.d.registry.get(client)
+    if (!rec) return true
+    const now = Date.now()
+    if (!isNew && this.checkout && rec.state === 'idle' && rec.transport === 'tcp' && (rec.lastReleasedAt === null || now - rec.lastReleasedAt >= this.checkoutIdleMs)) {
+      if (!this.d.decideCheckout(rec, now)) return false
+    }
+    this.d.registry.transition(rec, 'in-use', now)
+    return true
+  }
+
+  /** pg-pool takes the client back (before it decides to keep or remove it): idle from here. */
+  released(client: Client): void {
+    const rec = this.d.registry.get(client)
+    if (!rec) return
+    this.d.registry.transition(rec, 'idle', Date.now())
+    if (rec.server === null && !rec.identityAsked && rec.transport === 'tcp') {
+      this.d.registry.noteIdentityAsked(rec)
+      this.d.identityLater?.(client)
+    }
+  }
+
+  /** A client its owner holds (standalone) finished connecting: in use from now, as pg-pool would hand it out. */
+  connected(client: Client): void {
+    const rec = this.d.registry.get(client)
+    if (!rec) return
+    this.d.registry.noteBackend(rec, backendPidOf(client))
+    this.noteRoleOf(rec)
+    this.d.registry.transition(rec, 'in-use', Date.now())
+  }
+
+  /** Gone: counted if it had been condemned to leave by itself (retiring), then the record ends. */
+  private ended(rec: ConnRecord): void {
+    const now = Date.now()
+    this.d.evictor.left(rec, now)
+    this.d.registry.transition(rec, 'ended', now)
+  }
+
+  private noteRoleOf(rec: ConnRecord): void {
+    if (rec.reportedRole) this.d.topology.noteRole(rec.hostKey, rec.reportedRole, rec.reportedRoleAt ?? Date.now(), rec.pooler ? null : (rec.server?.id ?? null))
+  }
+
+  /** The pool's own events, in pg-pool's order (hand-out and take-back come from the wrappers instead). */
   listen(): void {
     const { pool, registry } = this.d
     pool.on('connect', (client) => {
       const rec = registry.get(client)
-      if (rec) registry.noteBackend(rec, backendPidOf(client))
-      if (rec?.serverRole) this.d.topology.noteRole(`${rec.configuredHost}:${rec.configuredPort}`, rec.serverRole, rec.serverRoleAt ?? Date.now(), rec.pooler ? null : (rec.server?.id ?? null))
-    })
-    pool.on('acquire', (client) => {
-      const rec = registry.get(client)
-      if (rec) registry.transition(rec, 'in-use', Date.now())
-    })
-    pool.on('release', (_err, client) => {
-      const rec = registry.get(client)
       if (!rec) return
-      registry.transition(rec, 'idle', Date.now())
-      if (rec.server === null && !rec.identityAsked && rec.transport === 'tcp') {
-        registry.noteIdentityAsked(rec)
-        this.d.identityLater?.(client)
-      }
+      registry.noteBackend(rec, backendPidOf(client))
+      this.noteRoleOf(rec)
     })
     pool.on('remove', (client) => {
       const rec = registry.get(client)
-      if (rec) {
-        this.d.evictor.left(rec, Date.now())
-        registry.transition(rec, 'ended', Date.now())
-      }
+      if (rec) this.ended(rec)
       this.d.removed()
     })
     // pg.Pool throws an idle client's error as unhandled when nobody listens; we report it instead.
@@ -127,15 +173,6 @@ export class Lifecycle {
   private get needsWriter(): boolean {
     const attrs = this.d.topology.options.targetSessionAttrs
     return attrs === 'read-write' || attrs === 'primary'
-  }
-
-  private fact(rec: ConnRecord, fact: LifecycleFact): void {
-    const v = judgeLifecycle(fact)
-    if (!v) return
-    // A server error while connecting: pg fails the connect with the server's own error.
-    if (fact.kind !== 'server-error' || rec.state !== 'connecting') this.d.evictor.evict(rec, v, fact.at)
-    // Read the host's role and DNS answer now, not at the next poll (what they say reaches the scheduler as facts).
-    if (v.recheckHost) this.d.topology.recheck(`${rec.configuredHost}:${rec.configuredPort}`)
   }
 
   private socketConnected(rec: ConnRecord): void {

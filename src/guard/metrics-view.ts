@@ -1,7 +1,7 @@
 /** What the pool's observable instruments read at collection time: counts from pg-pool, the rest from the registry. */
 import type { Pool as PgPool } from 'pg'
 import { tcpStateName } from '../kernel/tcp-info'
-import { clientsOf, poolOptionsOf } from '../pg/adapter'
+import { clientsOf, poolOptionsOf } from '../pg/internals'
 import type { PoolView } from '../telemetry/metrics'
 import { endpointOf } from './evictor'
 import type { ConnRecord } from './registry'
@@ -15,7 +15,7 @@ export function poolView(pool: PgPool, records: readonly ConnRecord[], scheduler
   const idle = pool.idleCount
   const regions = new Set(live.map((r) => r.region).filter((x) => x !== null))
   // By server identity where the session read it: behind a VIP the old and the new primary share one endpoint.
-  const writable = new Set(live.filter((r) => r.role === 'primary' && r.readOnly === false).map((r) => r.server?.id ?? endpointOf(r)))
+  const writable = new Set(live.filter(writes).map((r) => r.server?.id ?? endpointOf(r)))
   return {
     idle,
     used: Math.max(0, live.length - idle),
@@ -28,7 +28,7 @@ export function poolView(pool: PgPool, records: readonly ConnRecord[], scheduler
       address: r.remoteAddress ?? r.configuredHost,
       port: r.remotePort ?? r.configuredPort,
       region: r.region,
-      role: r.role,
+      role: r.reportedRole ? (r.reportedRole.inHotStandby ? 'standby' : 'primary') : null,
     })),
     foreignSockets: scheduler.foreign.length,
     regions: regions.size,
@@ -61,10 +61,15 @@ function fleetView(live: readonly ConnRecord[], scheduler: Pick<Scheduler, 'isDe
   // writes through none of it: the SDK keeps exporting an attribute set it saw once, so a host the pool
   // stopped writing through must say so, not keep its last timeline.
   const writing = new Set<string>()
-  for (const r of live) if (r.role === 'primary' && r.readOnly === false) writing.add(`${r.configuredHost}:${r.configuredPort}`)
+  for (const r of live) if (writes(r)) writing.add(r.hostKey)
   const writableTimelines: NonNullable<PoolView['writableTimelines']> = []
   for (const h of topology.hosts.values()) {
     if (h.timeline !== null) writableTimelines.push({ address: h.spec.host, port: h.spec.port, timeline: writing.has(h.key) ? h.timeline : 0 })
   }
   return { hostStatus, writableTimelines }
+}
+
+/** The session reported a primary that takes writes (in_hot_standby off, default_transaction_read_only off). */
+function writes(r: ConnRecord): boolean {
+  return r.reportedRole !== null && !r.reportedRole.inHotStandby && !r.reportedRole.readOnly
 }

@@ -6,7 +6,8 @@
 import pg from 'pg'
 import type { Client, Pool as PgPool } from 'pg'
 import type { GuardOptions, ResolvedGuardOptions } from '../options'
-import { clientConfigFor, lookupStream, ownClient } from '../pg/adapter'
+import { clientConfigFor, lookupStream } from '../topology/connect'
+import { ownClient } from '../pg/client-classes'
 import { type HostSpec, type LoadBalanceHosts, parseHosts, type ServerRole, type TargetSessionAttrs } from '../topology/hosts'
 
 export interface PoolConfig {

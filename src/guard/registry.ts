@@ -1,23 +1,27 @@
 /**
- * One record per client, from the moment pg-pool builds it until it is gone. Private to the guard: the
- * public view is `snapshot()` (plain data). Every field changes through a method of this class, and the
- * state only through `transition()`, which also starts and stops the state's timers and tells the
- * guard's metrics (postgres.js's one state per connection is the model).
+ * One record per client, from the moment pg-pool builds it until it is gone, kept on the client itself
+ * (pg/internals.ts: the record is the client's slot, under a symbol) — no side maps. Private to the guard:
+ * the public view is `snapshot()` (plain data). Every field changes through a method of this class, and the
+ * state only through `transition()`, which also starts and stops the state's timers and tells the guard
+ * (metrics, follow-up work): postgres.js's one state per connection is the model.
  *
- *   connecting --(pool 'connect')--> idle <--(acquire/release)--> in-use
- *        \                             \                           /
- *         `------------(verdict)--------> evicting ---(closed)---> ended
+ *   connecting --(login)--> idle <--(acquire / release)--> in-use --(condemned, left to finish)--> retiring
+ *        \                    \                              \                                      |
+ *         `----------------(verdict: acted on at once)--------`---------------> evicting ---------- `--> ended
  *
- * connecting covers the TCP handshake, TLS, the startup packet and authentication (a deadline timer runs
- * there); ended records leave the registry.
+ * connecting covers the TCP handshake, TLS, the startup packet, authentication and the check after login
+ * (a deadline timer runs there); retiring is an in-use client condemned to leave when released (or, for a
+ * client its owner holds, once its query settles); ended records leave the registry. The pool itself has
+ * a state too: open, ending (end() was called, sockets may still be closing), ended.
  */
 import type { Socket } from 'node:net'
 import type { Client } from 'pg'
 import type { KernelSample } from '../kernel/sample'
 import { tcpStateName } from '../kernel/tcp-info'
 import type { VerdictKind } from '../judge/verdicts'
+import { attachSlot, type ClientSlot, slotOf } from '../pg/internals'
 import type { SocketOptionsReport } from '../socket/harden'
-import type { Attempt, ServerRole } from '../topology/hosts'
+import { type Attempt, hostKey, type ServerRole } from '../topology/hosts'
 import type { ServerIdentity, SessionIdentity } from '../topology/identity'
 
 export interface VerdictRecord {
@@ -25,11 +29,15 @@ export interface VerdictRecord {
   evidence: string
   at: number
   firstEvidenceAt: number
+  /** The client was in use when condemned (counted so when it leaves). */
+  inUse: boolean
 }
 
-export type ConnState = 'connecting' | 'idle' | 'in-use' | 'evicting' | 'ended'
+export type ConnState = 'connecting' | 'idle' | 'in-use' | 'retiring' | 'evicting' | 'ended'
 
-export interface ConnRecord {
+export type PoolState = 'open' | 'ending' | 'ended'
+
+export interface ConnRecord extends Readonly<ClientSlot> {
   /** Sequential per guard, stable for the life of the client. */
   readonly id: number
   readonly client: Client
@@ -37,6 +45,8 @@ export interface ConnRecord {
   readonly state: ConnState
   readonly configuredHost: string
   readonly configuredPort: number
+  /** `configuredHost:configuredPort` (topology/hosts.ts hostKey): the key of the host in the topology. */
+  readonly hostKey: string
   /** 'tcp', or 'unix' for a Unix-domain socket (no TCP_INFO: no kernel verdicts), null until connected. */
   readonly transport: 'tcp' | 'unix' | null
   readonly remoteAddress: string | null
@@ -44,14 +54,11 @@ export interface ConnRecord {
   readonly localAddress: string | null
   readonly localPort: number | null
   readonly family: 'IPv4' | 'IPv6' | null
+  /** The socket's file descriptor, once connected (read once: every reader takes it from here). */
   readonly fd: number | null
   /** Socket inode, from /proc/self/fd/<fd> -> socket:[inode]; the key into /proc/net/tcp. */
   readonly inode: number | null
   readonly backendPid: number | null
-  /** 'primary' or 'standby', as the session reported it (in_hot_standby), or null until known. */
-  readonly role: 'primary' | 'standby' | null
-  /** default_transaction_read_only of the session. */
-  readonly readOnly: boolean | null
   /** From guard.regions, or null. */
   readonly region: string | null
   readonly socketOptions: SocketOptionsReport | null
@@ -65,14 +72,11 @@ export interface ConnRecord {
   readonly verdict: VerdictRecord | null
   /** Set by the /proc cross-check when the fd no longer leads to this socket. */
   readonly goneReason: string | null
-  /** The full role report and when it arrived (for topology decisions). */
-  readonly serverRole: ServerRole | null
-  readonly serverRoleAt: number | null
   /** The connection attempt this client was made for (host, port, required role). */
   readonly attempt: Attempt | null
   /**
-   * The server this session reached, read once after login (topology/identity.ts), and when: behind a VIP
-   * or a load balancer, which server the address led to. Null where it was not read.
+   * The server this session reached, read once (topology/identity.ts), and when: behind a VIP or a load
+   * balancer, which server the address led to. Null until read, or where it could not be.
    */
   readonly server: ServerIdentity | null
   readonly serverAt: number | null
@@ -95,8 +99,15 @@ export interface KernelSnapshot extends Omit<KernelSample, 'bytesReceived' | 'by
 }
 
 /** A record as `snapshot()` returns it: plain data (JSON-safe), no client or socket object, no secrets. */
-export type ConnSnapshot = Omit<ConnRecord, 'client' | 'socket' | 'acquiredStack' | 'leakReported' | 'kernel' | 'goneReason' | 'serverRole' | 'serverRoleAt' | 'attempt' | 'serverAt' | 'identityAsked'> & {
-  /** The host's timeline, as the topology last read it. */
+export type ConnSnapshot = Omit<
+  ConnRecord,
+  'client' | 'socket' | 'hostKey' | 'acquiredStack' | 'leakReported' | 'kernel' | 'goneReason' | 'attempt' | 'serverAt' | 'identityAsked' | 'reportedRole' | 'reportedRoleAt' | 'evicted' | 'txStatus' | 'xid'
+> & {
+  /** 'primary' or 'standby', as the session reported it (in_hot_standby), or null until known. */
+  role: 'primary' | 'standby' | null
+  /** default_transaction_read_only of the session. */
+  readOnly: boolean | null
+  /** The server's timeline, as the topology last read it. */
   timeline: number | null
   kernel: KernelSnapshot | null
 }
@@ -112,77 +123,108 @@ export interface SocketIdentity {
 }
 
 export interface RegistryHooks {
-  /** After every state change (metrics, follow-up work). */
+  /** After every change of state but idle <-> in-use (metrics, follow-up work). */
   transitioned(rec: ConnRecord, from: ConnState, now: number): void
-  /** A connecting record's deadline passed (armed on entering 'connecting', cleared on leaving it). */
-  connectDeadline(rec: ConnRecord, now: number): void
+  /** In-use -> idle, when something reads it (use-time metric): set only then, so a release costs nothing else. */
+  released?: (rec: ConnRecord, now: number) => void
+  /** A connecting record's deadline timer fired (armed on entering 'connecting', cleared on leaving it). */
+  connectDeadline(rec: ConnRecord, now: number, deadlineMs: number): void
 }
 
 export class Registry {
-  private readonly byClient = new Map<Client, Mutable<ConnRecord>>()
+  private readonly all = new Set<Mutable<ConnRecord>>()
   private readonly timers = new Map<number, NodeJS.Timeout>()
   private nextId = 1
   /** Bumped when something the topology rules read changes (a socket joined, a role report). */
   version = 0
+  /** The pool's own state. */
+  pool: PoolState = 'open'
 
   constructor(
-    private readonly hooks: RegistryHooks,
+    readonly hooks: RegistryHooks,
     /** How long a connection may stay 'connecting'; 0: no deadline. */
-    private readonly connectDeadlineMs: () => number
+    readonly connectDeadlineMs: () => number
   ) {}
 
   add(client: Client, configuredHost: string, configuredPort: number, attempt: Attempt | null, now: number): ConnRecord {
     const rec: Mutable<ConnRecord> = {
-      id: this.nextId++, client, socket: undefined, state: 'connecting', configuredHost, configuredPort, transport: null,
+      id: this.nextId++, client, socket: undefined, state: 'connecting', configuredHost, configuredPort, hostKey: hostKey({ host: configuredHost, port: configuredPort }), transport: null,
       remoteAddress: null, remotePort: null, localAddress: null, localPort: null, family: null, fd: null, inode: null,
-      backendPid: null, role: null, readOnly: null, region: null, socketOptions: null, serverRole: null, serverRoleAt: null,
+      backendPid: null, region: null, socketOptions: null, reportedRole: null, reportedRoleAt: null,
       attempt, kernel: null, verdict: null, goneReason: null, createdAt: now, lastAcquiredAt: null, lastReleasedAt: null,
       uses: 0, acquiredStack: null, leakReported: false, server: null, serverAt: null, pooler: null, identityAsked: false,
+      evicted: null, txStatus: null, xid: undefined,
     }
-    this.byClient.set(client, rec)
+    this.all.add(rec)
+    attachSlot(client, rec)
     this.arm(rec, now)
     return rec
   }
 
+  /** The record of a client this registry tracks (on the client itself: no lookup), until it ended. */
   get(client: Client): ConnRecord | undefined {
-    return this.byClient.get(client)
+    const rec = slotOf(client) as ConnRecord | undefined
+    return rec !== undefined && rec.state !== 'ended' && rec.id !== undefined ? rec : undefined
   }
 
   records(): ConnRecord[] {
-    return [...this.byClient.values()]
+    return [...this.all]
   }
 
-  /** The one place a record's state changes; 'ended' removes it. */
+  /**
+   * The one place a record's state changes; 'ended' removes it. idle <-> in-use is the hot path (every
+   * checkout): it sets what it must and calls nothing unless a use-time metric is bound.
+   */
   transition(record: ConnRecord, to: ConnState, now: number): void {
-    const rec = this.own(record)
+    const rec = record as Mutable<ConnRecord>
     const from = rec.state
     if (from === to || from === 'ended') return
-    if (from === 'evicting' && to !== 'ended') return // an evicted client only ever leaves
+    if (to === 'in-use' && from === 'idle') {
+      rec.state = 'in-use'
+      rec.lastAcquiredAt = now
+      rec.uses++
+      rec.leakReported = false
+      return
+    }
+    if (to === 'idle' && from === 'in-use') {
+      rec.state = 'idle'
+      rec.lastReleasedAt = now
+      rec.acquiredStack = null
+      this.hooks.released?.(rec, now)
+      return
+    }
+    // A condemned client only ever leaves: evicting ends; retiring is evicted or ends.
+    if (from === 'evicting' && to !== 'ended') return
+    if (from === 'retiring' && to !== 'evicting' && to !== 'ended') return
     rec.state = to
     if (from === 'connecting') this.disarm(rec)
     if (to === 'in-use') {
       rec.lastAcquiredAt = now
       rec.uses++
       rec.leakReported = false
-    } else if (to === 'idle' && from === 'in-use') {
-      rec.lastReleasedAt = now
-      rec.acquiredStack = null
     } else if (to === 'ended') {
-      this.byClient.delete(rec.client)
+      this.all.delete(rec)
     }
     if (from === 'connecting' && (to === 'idle' || to === 'in-use')) this.version++ // a new socket to judge
     this.hooks.transitioned(rec, from, now)
   }
 
+  /** The pool's own state: open, then ending (end() called), then ended (its last socket gone). */
+  poolTransition(to: PoolState): boolean {
+    if (this.pool === 'ended' || this.pool === to || (this.pool === 'ending' && to === 'open')) return false
+    this.pool = to
+    return true
+  }
+
   /** The stream pg will connect, before it is connected: its TCP handshake is watched too. */
   attachStream(record: ConnRecord, stream: Socket, transport: 'tcp' | 'unix'): void {
-    const rec = this.own(record)
+    const rec = record as Mutable<ConnRecord>
     rec.socket = stream
     rec.transport = transport
   }
 
   attachSocket(record: ConnRecord, id: SocketIdentity): void {
-    const rec = this.own(record)
+    const rec = record as Mutable<ConnRecord>
     const s = id.socket
     rec.socket = s
     rec.transport = id.transport
@@ -199,21 +241,20 @@ export class Registry {
   }
 
   noteBackend(record: ConnRecord, pid: number | null): void {
-    this.own(record).backendPid = pid
+    ;(record as Mutable<ConnRecord>).backendPid = pid
   }
 
+  /** The session reported its role (pg/internals.ts followReportedRole keeps it on the record already): topology rules look again. */
   noteRole(record: ConnRecord, role: ServerRole, at: number): void {
-    const rec = this.own(record)
-    rec.serverRole = role
-    rec.serverRoleAt = at
-    rec.role = role.inHotStandby ? 'standby' : 'primary'
-    rec.readOnly = role.readOnly
+    const rec = record as Mutable<ConnRecord>
+    rec.reportedRole = role
+    rec.reportedRoleAt = at
     this.version++
   }
 
-  /** What the session's identity query said after login (null: not read), and whether a pooler answers in front. */
+  /** What the session's identity query said (null: not read), and whether a pooler answers in front. */
   noteIdentity(record: ConnRecord, identity: SessionIdentity | null, pooler: boolean, at: number): void {
-    const rec = this.own(record)
+    const rec = record as Mutable<ConnRecord>
     rec.server = identity?.server ?? null
     rec.serverAt = identity ? at : null
     rec.pooler = pooler
@@ -221,32 +262,27 @@ export class Registry {
   }
 
   noteIdentityAsked(record: ConnRecord): void {
-    this.own(record).identityAsked = true
+    ;(record as Mutable<ConnRecord>).identityAsked = true
   }
 
   noteSample(record: ConnRecord, sample: KernelSample | null): void {
-    this.own(record).kernel = sample
+    ;(record as Mutable<ConnRecord>).kernel = sample
   }
 
   noteGone(record: ConnRecord, why: string): void {
-    this.own(record).goneReason = why
-  }
-
-  /** For sockets matched by 4-tuple: the inode could not be read (no /proc/self/fd). */
-  forgetInode(record: ConnRecord): void {
-    this.own(record).inode = null
+    ;(record as Mutable<ConnRecord>).goneReason = why
   }
 
   noteVerdict(record: ConnRecord, verdict: VerdictRecord): void {
-    this.own(record).verdict = verdict
+    ;(record as Mutable<ConnRecord>).verdict = verdict
   }
 
   noteAcquiredStack(record: ConnRecord, stack: string | null): void {
-    this.own(record).acquiredStack = stack
+    ;(record as Mutable<ConnRecord>).acquiredStack = stack
   }
 
   noteLeakReported(record: ConnRecord): void {
-    this.own(record).leakReported = true
+    ;(record as Mutable<ConnRecord>).leakReported = true
   }
 
   /** Stops every deadline timer (the pool ended). */
@@ -260,7 +296,7 @@ export class Registry {
     if (ms <= 0) return
     const t = setTimeout(() => {
       this.timers.delete(rec.id)
-      if (rec.state === 'connecting') this.hooks.connectDeadline(rec, now + ms)
+      if (rec.state === 'connecting') this.hooks.connectDeadline(rec, Date.now(), ms)
     }, ms)
     t.unref()
     this.timers.set(rec.id, t)
@@ -271,16 +307,17 @@ export class Registry {
     if (t) clearTimeout(t)
     this.timers.delete(rec.id)
   }
-
-  private own(rec: ConnRecord): Mutable<ConnRecord> {
-    return rec as Mutable<ConnRecord>
-  }
 }
 
 export function toSnapshot(rec: ConnRecord, timeline: number | null): ConnSnapshot {
-  const { client: _c, socket: _s, acquiredStack: _a, leakReported: _l, kernel: k, goneReason: _g, serverRole: _r, serverRoleAt: _t, attempt: _p, serverAt: _sa, identityAsked: _ia, ...rest } = rec
+  const {
+    client: _c, socket: _s, acquiredStack: _a, leakReported: _l, kernel: k, goneReason: _g, attempt: _p, serverAt: _sa, identityAsked: _ia,
+    reportedRole: role, reportedRoleAt: _ra, evicted: _e, txStatus: _t, xid: _x, ...rest
+  } = rec
   return {
     ...rest,
+    role: role ? (role.inHotStandby ? 'standby' : 'primary') : null,
+    readOnly: role ? role.readOnly : null,
     timeline,
     server: rec.server && { ...rec.server, role: { ...rec.server.role } },
     socketOptions: rec.socketOptions && { ...rec.socketOptions, errors: [...rec.socketOptions.errors] },

@@ -1,27 +1,28 @@
 /**
- * The one loop. Each tick gathers facts — kernel samples of the pooled sockets (through the kernel port),
- * /proc rows when due, probe results, the topology's host states — asks the judge, and carries out what it
- * decided: verdicts to the one evictor, probes to run, hosts to mark down and look at again, fencing
- * written back to the topology. Topology loops and finished probes only update facts and `wake()` the
- * scheduler: a tick runs once the current call stack is done, never inside another tick. Host health (from
- * the samples) and replication links (from the monitors' readings) are judged here too: states, reported,
- * never handed to the evictor.
+ * The one loop, and the one place a judgement is carried out. Each tick gathers facts — kernel samples of
+ * the pooled sockets (through the kernel port), /proc rows when due, host probe results, the topology's
+ * host and server states, replication readings, attempts in flight, hosts down — asks the judge, and
+ * carries out what it decided (act): verdicts to the one evictor, hosts to mark down and read again, host
+ * probes to run, fencing, health and replication states written back and reported. Facts that cannot wait
+ * for a tick (a server's error, a connect deadline, the checkout check, the check after login) are judged
+ * by judgeEvent and carried out here too (decide). Topology loops and finished probes only update facts and
+ * `wake()` the scheduler: a tick runs once the current call stack is done, never inside another tick.
  */
 import type { ResolvedGuardOptions } from '../options'
-import { assessHealth, HEALTH_DEFAULTS, type HealthTransition, type HostHealth, type HostHealthMemory } from '../judge/health-rules'
-import { type DegradedHosts, isDegraded, noteDegradedHosts } from '../judge/routing-rules'
-import { judgeReplication, REPLICATION_DEFAULTS, type ReplicationMemory, type ReplicationTransition } from '../judge/replication-rules'
-import { attemptsToDownHosts, type Judgement, judge, type KernelFacts, type TopologyFacts } from '../judge/judge'
+import { HEALTH_DEFAULTS, type HealthTransition, type HostHealth, type HostHealthMemory } from '../judge/health-rules'
+import { type DegradedHosts, isDegraded } from '../judge/routing-rules'
+import { REPLICATION_DEFAULTS, type ReplicationMemory, type ReplicationTransition } from '../judge/replication-rules'
+import { type EventFacts, type EventJudgement, type Facts, type Judgement, judge, judgeEvent, type KernelFacts, type ReplicationFacts, type TopologyFacts } from '../judge/judge'
 import type { HostSummary, SocketInput, SocketMemory } from '../judge/kernel-rules'
 import { normalizeAddress, type TcpRow } from '../kernel/proc-net-tcp'
 import type { KernelPort } from '../kernel/port'
 import { sampleFromRow } from '../kernel/sample'
 import { TcpState } from '../kernel/tcp-info'
-import { fdOf, hasQueryInFlight } from '../pg/adapter'
-import type { Topology } from '../topology/topology'
+import { fdOf, hasQueryInFlight } from '../pg/internals'
+import type { HostReading, Topology } from '../topology/topology'
 import { afterPass, type CadenceState, initialCadence, planPass } from './cadence'
 import { endpointOf, type Evictor } from './evictor'
-import type { Probes } from './probes'
+import type { HostProbes } from './host-probes'
 import { type ForeignSocket, foreignSockets } from './process-view'
 import type { ConnRecord, Registry } from './registry'
 
@@ -30,7 +31,7 @@ export interface PassReport {
   sockets: number
   /** TCP retransmissions and newly unanswered keepalive probes seen since the previous pass. */
   retransmits: number
-  probes: number
+  keepaliveProbes: number
   /** Whether this pass read /proc/net/tcp (the slow cross-check), and what it cost. */
   crossCheck: boolean
   crossCheckMs: number
@@ -43,7 +44,7 @@ export interface SchedulerDeps {
   topology: Topology
   singleRegion: boolean
   evictor: Evictor
-  probes: Probes
+  hostProbes: HostProbes
   /** Runs at the start of every timer tick (cheap checks that need a clock, e.g. binding metrics late). */
   beforeTick?(): void
   /** A host's health changed (healthy <-> degraded), with the evidence. */
@@ -66,6 +67,7 @@ export class Scheduler {
   /** Per host key: the rule's memory, and the time of the reading it last judged. */
   private replicationMemory = new Map<string, { memory: ReplicationMemory; at: number }>()
   private seenReplicationObservations = 0
+  private readonly reachabilitySeen = new Map<string, HostReading>()
   /** TCP_INFO is the per-tick detector; without it, /proc rows are. */
   readonly sampling: boolean
   private memory = new Map<number, SocketMemory>()
@@ -81,6 +83,7 @@ export class Scheduler {
   private woken = false
   private inWake = false
   private wakeKernel = false
+  private wakeCrossCheck = false
   private stopped = false
 
   constructor(private readonly d: SchedulerDeps) {
@@ -110,19 +113,23 @@ export class Scheduler {
 
   /**
    * Facts changed (a host's state, a probe result, a role report): tick as soon as the current call stack
-   * is done. `kernel`: also look at the kernel now, whatever the cadence (a failed probe is acted on at once).
+   * is done. `kernel`: also look at the kernel now, whatever the cadence (a failed probe is acted on at
+   * once); `crossCheck`: and read /proc too (guard.check({ crossCheck }) called inside a tick).
    */
-  wake(kernel = false): void {
-    this.wakeKernel ||= kernel
+  wake(kernel = false, crossCheck = false): void {
+    this.wakeKernel ||= kernel || crossCheck
+    this.wakeCrossCheck ||= crossCheck
     if (this.woken || this.stopped) return
     this.woken = true
     const run = (): void => {
       this.woken = false
       const force = this.wakeKernel
+      const crossCheck = this.wakeCrossCheck
       this.wakeKernel = false
+      this.wakeCrossCheck = false
       this.inWake = true
       try {
-        this.tick(Date.now(), force ? { pass: true } : { kernel: false })
+        this.tick(Date.now(), force ? { pass: true, crossCheck } : { kernel: false })
       } finally {
         this.inWake = false
       }
@@ -139,13 +146,35 @@ export class Scheduler {
    */
   tick(now = Date.now(), force: { pass?: boolean; crossCheck?: boolean; kernel?: boolean } = {}): void {
     if (this.stopped) return
-    if (this.ticking) return this.wake(force.pass)
+    // Inside a tick (an event listener called back from it): once it is done, with what was asked.
+    if (this.ticking) return this.wake(force.pass, force.crossCheck)
     this.ticking = true
     try {
       this.run(now, force)
     } finally {
       this.ticking = false
     }
+  }
+
+  /** A fact that cannot wait for a tick, judged and carried out now. */
+  decide(f: EventFacts): EventJudgement {
+    const j = judgeEvent(f)
+    const now = f.now
+    for (const key of j.rechecks) this.d.topology.recheck(key)
+    for (const v of j.verdicts) {
+      const rec = this.d.registry.records().find((r) => r.id === v.id)
+      if (rec) this.d.evictor.evict(rec, v, now, f.kind === 'login')
+    }
+    return j
+  }
+
+  /** decide() for the checkout check, on the hot path: the record is at hand, no lookup. */
+  decideCheckout(rec: ConnRecord, now: number): boolean {
+    const fd = fdOf(rec.socket)
+    const j = judgeEvent({ kind: 'checkout', now, id: rec.id, glance: fd === undefined ? undefined : this.d.kernel.glance(fd), gone: rec.goneReason })
+    if (j.verdicts.length === 0) return true
+    this.d.evictor.evict(rec, j.verdicts[0], now)
+    return false
   }
 
   private run(now: number, force: { pass?: boolean; crossCheck?: boolean; kernel?: boolean }): void {
@@ -178,48 +207,105 @@ export class Scheduler {
         readProc = plan.readProc
         if (readProc) procScanMs = this.scanProc(sockets)
         let retransmits = 0
-        let probes = 0
+        let keepaliveProbes = 0
         inputs = sockets.map((rec) => {
           const input = this.observe(rec, readProc, flying.has(rec))
           const before = rec.kernel
           const after = input.sample
           if (before && after) {
             if (after.totalRetrans !== null && before.totalRetrans !== null) retransmits += Math.max(0, after.totalRetrans - before.totalRetrans)
-            probes += Math.max(0, after.probes - before.probes)
+            keepaliveProbes += Math.max(0, after.probes - before.probes)
           }
           this.d.registry.noteSample(rec, after ?? null)
           return input
         })
-        report = { durationMs: 0, sockets: sockets.length, crossCheck: readProc, crossCheckMs: procScanMs, retransmits, probes }
-        this.judgeHealth(now, inputs)
-        if (flying.size === 0 && !this.cadence.suspicion && inputs.every(quiet)) {
-          // Fast path: every socket idle and quiet — nothing for the kernel rules to weigh.
-          this.memory.clear()
-          this.hosts = []
-          this.cadence = afterPass(this.cadence, cadenceInput, { readProc, procCostMs: procScanMs, suspicion: false, unusual: false })
-        } else {
-          const degraded = new Set(this.health.filter((h) => h.state === 'degraded').map((h) => h.endpoint))
-          kernel = { sockets: inputs, memory: this.memory, probes: this.d.probes.results, options: o, degraded }
+        report = { durationMs: 0, sockets: sockets.length, crossCheck: readProc, crossCheckMs: procScanMs, retransmits, keepaliveProbes }
+        // Every socket idle and quiet: nothing for the kernel rules to weigh (health still looks at the samples).
+        const weigh = flying.size > 0 || this.cadence.suspicion || !inputs.every(quiet)
+        kernel = {
+          sockets: inputs, memory: this.memory, probes: this.d.hostProbes.results, options: o, classify: weigh,
+          health: { memory: this.healthMemory, options: HEALTH_DEFAULTS }, degradedHosts: this.degradedHosts,
         }
       }
     }
 
-    this.judgeReplicationLinks()
-    const topology = this.topologyFacts(live)
-    if (kernel || topology) {
-      const j = judge({ now, kernel, topology })
-      if (kernel) {
+    const facts: Facts = {
+      now, kernel, topology: this.topologyFacts(live), replication: this.replicationFacts(),
+      attempts: connecting.map((r) => ({ id: r.id, hostKey: r.hostKey, since: r.createdAt, deadlineMs: this.d.registry.connectDeadlineMs() })),
+      down: [...this.d.topology.hosts.values()]
+        // Discovered standbys are watched, never connected to by the pool: nothing waits for them.
+        .filter((h) => h.down !== null && !h.spec.host.startsWith('/') && h.discoveredFrom === null)
+        .map((h) => ({ key: h.key, host: h.spec.host, port: h.spec.port })),
+      reachability: this.reachabilityFacts(),
+    }
+    const j = judge(facts)
+    if (kernel) {
+      if (kernel.classify) {
         this.memory = j.memory ?? new Map()
         this.hosts = j.hosts ?? []
         this.cadence = afterPass(this.cadence, cadenceInput, { readProc, procCostMs: procScanMs, suspicion: j.suspicion, unusual: j.suspicion || inputs.some((i) => !quiet(i)) })
+      } else {
+        this.memory.clear()
+        this.hosts = []
+        this.cadence = afterPass(this.cadence, cadenceInput, { readProc, procCostMs: procScanMs, suspicion: false, unusual: false })
       }
-      this.act(j, [...live, ...connecting], now)
     }
-    this.recoverDownHosts(now)
+    this.act(j, [...live, ...connecting], now)
     if (report) {
       report.durationMs = performance.now() - started
       this.d.onPass(report)
     }
+  }
+
+  /** Carries out a judgement: the one place the judge's decisions become acts. */
+  private act(j: Judgement, live: ConnRecord[], now: number): void {
+    const o = this.d.options
+    const t = this.d.topology
+    if (j.fencing) t.applyFencing(j.fencing.primary, j.fencing.fencedServers)
+    const byId = new Map(live.map((r) => [r.id, r]))
+    for (const v of j.verdicts) {
+      const rec = byId.get(v.id)
+      if (rec) this.d.evictor.evict(rec, v, now)
+    }
+    for (const [key, why] of j.hostsDown) t.markDown(key, why)
+    for (const [key, why] of j.unreachable) t.markDown(key, why)
+    for (const key of j.hostsUp) t.markUp(key)
+    for (const key of j.rechecks) t.recheck(key)
+    for (const p of j.probeRequests) {
+      const rec = live.find((r) => endpointOf(r) === p.endpoint)
+      if (!rec) continue
+      const target = {
+        endpoint: p.endpoint, ip: rec.remoteAddress ?? rec.configuredHost, port: rec.remotePort ?? rec.configuredPort,
+        configuredHost: rec.configuredHost, hostKey: rec.hostKey, pooler: rec.pooler === true,
+      }
+      this.d.hostProbes.request(target, p.urgent ? o.stallMs : o.probeIntervalMs, now)
+    }
+    if (j.health) this.applyHealth(j)
+    for (const r of j.replication) {
+      this.replicationMemory.set(r.key, { memory: r.memory, at: r.at })
+      t.applyReplication(r.key, r.replication)
+      if (r.transition) this.d.onReplication?.(r.transition)
+    }
+    // Hosts judged down are probed every recoveryIntervalMs until one answers (new connects fail at once meanwhile).
+    for (const h of j.recovery) {
+      this.d.hostProbes.recover(h.key, { endpoint: h.key, ip: h.host, port: h.port, configuredHost: h.host, pooler: t.hosts.get(h.key)?.pooler === true }, o.recoveryIntervalMs, now)
+    }
+  }
+
+  /** Host health states (reported, never acted on by the evictor) and the planner's degraded hosts. */
+  private applyHealth(j: Judgement): void {
+    const out = j.health!
+    // An endpoint's memory (its baseline) lives as long as the pool holds any client to it.
+    let held: Set<string> | undefined
+    for (const key of out.memory.keys()) {
+      if (out.hosts.some((h) => h.endpoint === key)) continue
+      held ??= new Set(this.d.registry.records().map(endpointOf))
+      if (!held.has(key)) out.memory.delete(key)
+    }
+    this.healthMemory = out.memory
+    this.health = out.hosts
+    if (j.degradedHosts) this.degradedHosts = j.degradedHosts
+    for (const t of out.transitions) this.d.onHealth?.(t)
   }
 
   /** The topology's facts, when anything the topology rules read has moved since they last ran. */
@@ -240,85 +326,45 @@ export class Scheduler {
       singleRegion: this.d.singleRegion,
       fencing: observed,
       sockets: live.map((r) => ({
-        id: r.id, hostKey: `${r.configuredHost}:${r.configuredPort}`, ip: r.remoteAddress, role: r.serverRole, roleAt: r.serverRoleAt, region: r.region,
+        id: r.id, hostKey: r.hostKey, ip: r.remoteAddress, role: r.reportedRole, roleAt: r.reportedRoleAt, region: r.region,
         serverId: r.server?.id ?? null, loginAt: r.serverAt, pooler: r.pooler === true,
       })),
     }
   }
 
-  /** Carries out a judgement. */
-  private act(j: Judgement, live: ConnRecord[], now: number): void {
-    const o = this.d.options
-    const t = this.d.topology
-    if (j.fencing) t.applyFencing(j.fencing.primary, j.fencing.fencedServers)
-    const byId = new Map(live.map((r) => [r.id, r]))
-    for (const v of j.verdicts) {
-      const rec = byId.get(v.id)
-      if (rec) this.d.evictor.evict(rec, v, now)
+  /** Whether hosts answer (monitor polls, recovery probes), each word judged once. */
+  private reachabilityFacts(): NonNullable<Facts['reachability']> {
+    const out: NonNullable<Facts['reachability']> = []
+    for (const [key, r] of this.d.topology.reachability) {
+      if (this.reachabilitySeen.get(key) === r) continue
+      this.reachabilitySeen.set(key, r)
+      out.push({ key, ...r })
     }
-    for (const [key, why] of j.hostsDown) {
-      t.markDown(key, why)
-      t.recheck(key)
-    }
-    if (j.hostsDown.size > 0) {
-      const attempts = live.filter((r) => r.state === 'connecting' && r.verdict === null).map((r) => ({ id: r.id, hostKey: `${r.configuredHost}:${r.configuredPort}` }))
-      for (const v of attemptsToDownHosts(attempts, j.hostsDown, now)) this.d.evictor.evict(byId.get(v.id)!, v, now)
-    }
-    for (const p of j.probeRequests) {
-      const rec = live.find((r) => endpointOf(r) === p.endpoint)
-      if (!rec) continue
-      const target = {
-        endpoint: p.endpoint, ip: rec.remoteAddress ?? rec.configuredHost, port: rec.remotePort ?? rec.configuredPort,
-        configuredHost: rec.configuredHost, hostKey: `${rec.configuredHost}:${rec.configuredPort}`, pooler: rec.pooler === true,
-      }
-      this.d.probes.request(target, p.urgent ? o.stallMs : o.probeIntervalMs, now)
-    }
+    return out
   }
 
-  /** Host health from this pass's samples: a state per endpoint, reported, never acted on by the evictor. */
-  private judgeHealth(now: number, inputs: SocketInput[]): void {
-    const out = assessHealth({ now, sockets: inputs, memory: this.healthMemory, options: HEALTH_DEFAULTS })
-    // An endpoint's memory (its baseline) lives as long as the pool holds any client to it.
-    let held: Set<string> | undefined
-    for (const key of out.memory.keys()) {
-      if (out.hosts.some((h) => h.endpoint === key)) continue
-      held ??= new Set(this.d.registry.records().map(endpointOf))
-      if (!held.has(key)) out.memory.delete(key)
-    }
-    this.healthMemory = out.memory
-    this.health = out.hosts
-    this.degradedHosts = noteDegradedHosts({ now, sockets: inputs, health: out.hosts, memory: this.degradedHosts })
-    for (const t of out.transitions) this.d.onHealth?.(t)
-  }
-
-  /** Replication links from the monitors' newest readings (one judgement per poll): a state per host, reported. */
-  private judgeReplicationLinks(): void {
+  /** Replication readings the rule has not judged yet (one judgement per monitor poll). */
+  private replicationFacts(): ReplicationFacts | null {
     const t = this.d.topology
-    if (t.observations === this.seenReplicationObservations) return
+    if (t.observations === this.seenReplicationObservations) return null
     this.seenReplicationObservations = t.observations
-    const options = { lostMs: this.d.options.replicationLostMs, recoverMs: REPLICATION_DEFAULTS.recoverMs.value, slackMs: REPLICATION_DEFAULTS.slackMs.value }
+    const readings: ReplicationFacts['readings'] = []
     for (const [key, { reading, at }] of t.replicationReadings) {
       const seen = this.replicationMemory.get(key)
       if (seen && seen.at === at) continue // nothing new from this host
-      // Judged at the reading's own time: the thresholds count time between the server's answers.
-      const out = judgeReplication({ host: key, reading, standbyExpected: t.hosts.size > 1, memory: seen?.memory, now: at, options })
-      this.replicationMemory.set(key, { memory: out.memory, at })
-      t.applyReplication(key, out.replication)
-      if (out.transition) this.d.onReplication?.(out.transition)
+      readings.push({ key, reading, at, memory: seen?.memory })
     }
-  }
-
-  /** Hosts judged down are probed every recoveryIntervalMs until one answers (new connects fail at once meanwhile). */
-  private recoverDownHosts(now: number): void {
-    for (const h of this.d.topology.hosts.values()) {
-      // Discovered standbys are watched, never connected to by the pool: nothing waits for them.
-      if (h.down === null || h.spec.host.startsWith('/') || h.discoveredFrom !== null) continue
-      this.d.probes.recover(h.key, { endpoint: h.key, ip: h.spec.host, port: h.spec.port, configuredHost: h.spec.host, pooler: h.pooler === true }, this.d.options.recoveryIntervalMs, now)
+    if (readings.length === 0) return null
+    return {
+      readings,
+      standbyExpected: t.hosts.size > 1,
+      options: { lostMs: this.d.options.replicationLostMs, recoverMs: REPLICATION_DEFAULTS.recoverMs.value, slackMs: REPLICATION_DEFAULTS.slackMs.value },
     }
   }
 
   private observe(rec: ConnRecord, procFresh: boolean, queryInFlight: boolean): SocketInput {
-    const base = { id: rec.id, endpoint: endpointOf(rec), hostKey: `${rec.configuredHost}:${rec.configuredPort}`, inUse: rec.state !== 'idle', queryInFlight }
+    const base = { id: rec.id, endpoint: endpointOf(rec), hostKey: rec.hostKey, inUse: rec.state !== 'idle', queryInFlight }
+    // The fd from the live handle: a closed handle (fd gone) is what "vanished" is made of.
     const fd = fdOf(rec.socket)
     if (fd === undefined) return { ...base, sample: undefined, gone: 'its socket handle is closed' }
     if (rec.goneReason) return { ...base, sample: undefined, gone: rec.goneReason }

@@ -18,7 +18,8 @@ import type { Client } from 'pg'
 import { WarningCodes, warnOnce } from '../errors'
 import { VERDICTS } from '../judge/verdicts'
 import type { GuardOptions } from '../options'
-import * as adapter from '../pg/adapter'
+import { connectionParametersOf, connectStageOf, destroyInUse, endQuietly, failConnect, hasQueryInFlight, onConnectionEnd } from '../pg/internals'
+import { HookBinding, type PoolHooks } from '../pg/pool-wrappers'
 import { queriesOf } from '../pg/in-flight'
 import { Guard, type GuardEvents } from './guard'
 import type { ConnSnapshot } from './registry'
@@ -30,7 +31,7 @@ export const STANDALONE_LINGER_MS = 30_000
 class ClientSet extends EventEmitter {
   readonly _clients: Client[] = []
   readonly _pendingQueue: never[] = []
-  readonly binding = new adapter.HookBinding()
+  readonly binding = new HookBinding()
   readonly ending = false
   readonly ended = false
 
@@ -46,7 +47,7 @@ class ClientSet extends EventEmitter {
 
   /** For the metrics: clients with no query in flight. */
   get idleCount(): number {
-    return this._clients.filter((c) => !adapter.hasQueryInFlight(c)).length
+    return this._clients.filter((c) => !hasQueryInFlight(c)).length
   }
 
   get totalCount(): number {
@@ -76,11 +77,11 @@ interface Group {
   linger: NodeJS.Timeout | undefined
 }
 
-const EVENTS = ['evict', 'probe', 'topology', 'health', 'leak'] as const
+const EVENTS = ['evict', 'probe', 'topology', 'health', 'replication', 'leak'] as const
 
 /**
  * The process-wide standalone guard: every group's Guard, one snapshot of all standalone clients, and
- * the events of every group (evict, probe, topology, health) re-emitted here.
+ * the events of every group (evict, probe, topology, health, replication, leak) re-emitted here.
  */
 export class StandaloneGuard extends EventEmitter<GuardEvents> {
   private readonly groups = new Map<string, Group>()
@@ -107,9 +108,9 @@ export class StandaloneGuard extends EventEmitter<GuardEvents> {
    * `config`: what the client was built with, if known (a custom `stream` factory is kept for the guard's
    * own connections). Returns the guard's connect hooks (its afterConnect checks the role).
    */
-  join(client: Client, options: GuardOptions | undefined, config?: unknown): adapter.PoolHooks | undefined {
+  join(client: Client, options: GuardOptions | undefined, config?: unknown): PoolHooks | undefined {
     if (this.joined.has(client)) return this.joined.get(client)!.set.binding.hooks
-    const stage = adapter.connectStageOf(client)
+    const stage = connectStageOf(client)
     if (stage === 'ended') return undefined
     const group = this.groupFor(client, options, config)
     this.joined.set(client, group)
@@ -121,23 +122,20 @@ export class StandaloneGuard extends EventEmitter<GuardEvents> {
       guard.adopt(client, connected)
       // Followed on the client's Connection: an owner may removeAllListeners() on its client before
       // end() (pg-boss does, with its LISTEN client).
-      adapter.onConnectionEnd(client, () => set._remove(client))
+      onConnectionEnd(client, () => set._remove(client))
     }
     if (stage === 'connected') enter(true)
     else if (stage === 'connecting') client.once('connect', () => enter(true))
     else {
       enter(false)
-      // pg emits 'connect' once the session is ready: the pool events the guard follows, in pg-pool's order.
-      client.once('connect', () => {
-        set.emit('connect', client)
-        set.emit('acquire', client)
-      })
+      // pg emits 'connect' once the session is ready: in use from then on, as pg-pool would hand it out.
+      client.once('connect', () => guard.connected(client))
     }
     return set.binding.hooks
   }
 
   private groupFor(client: Client, options: GuardOptions | undefined, config: unknown): Group {
-    const p = adapter.connectionParametersOf(client)
+    const p = connectionParametersOf(client)
     const key = `${String(p.user)}@${String(p.host)}:${String(p.port)}/${String(p.database)}`
     let existing = this.groups.get(key)
     if (existing && existing.set._clients.length === 0 && options !== undefined && !sameOptions(options, existing.options)) {
@@ -160,18 +158,20 @@ export class StandaloneGuard extends EventEmitter<GuardEvents> {
       binding: set.binding,
       namePrefix: 'standalone ',
       actions: {
-        isIdle: (c) => !adapter.hasQueryInFlight(c),
-        removeIdle: (c, err) => adapter.destroyInUse(c, err),
-        destroy: adapter.destroyInUse,
+        isIdle: (c) => !hasQueryInFlight(c),
+        removeIdle: (c, err) => destroyInUse(c, err),
+        destroy: destroyInUse,
         queriesOf,
         retire: (c, err) => {
           // The server said the session is over (FATAL, 25006, 57P0x, class 08) and the query has its
           // error already: end the socket now, so the owner's pool hears 'error' before it can hand the
           // client out again. Otherwise once the query in flight has settled (pg emits 'drain').
-          if (VERDICTS[err.reason].source === 'server') process.nextTick(() => adapter.destroyInUse(c, err))
-          else c.once('drain', () => adapter.destroyInUse(c, err))
+          if (VERDICTS[err.reason].source === 'server') process.nextTick(() => destroyInUse(c, err))
+          else c.once('drain', () => destroyInUse(c, err))
         },
-        failConnect: adapter.failConnect,
+        failConnect,
+        // The check after login refused it: its connect fails with the check's error.
+        refuse: endQuietly,
       },
     })
     const forward = guard as unknown as EventEmitter

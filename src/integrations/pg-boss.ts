@@ -9,7 +9,7 @@ import { ConfigError } from '../errors'
 import type { GuardOptions } from '../options'
 import { guardAllClients } from '../pool/client'
 import { guard } from '../pool/pool'
-import { isGuardedPool } from '../pg/adapter'
+import { isGuardedPool } from '../pg/pool-wrappers'
 
 /** The part of pg-boss's default Db this reads: its pool (after open) and open(). */
 interface PgBossDb {

@@ -29,6 +29,7 @@
  *   or a /proc row's tx_queue), segments in flight, keepalive probes unanswered on sockets with nothing
  *   outstanding.
  */
+import { type DefaultsTable, defaultValues } from '../defaults'
 import type { KernelSample } from '../kernel/sample'
 
 export type HostHealthState = 'healthy' | 'degraded'
@@ -46,14 +47,8 @@ export interface HealthOptions {
   baselineTauMs: number
 }
 
-interface Default {
-  readonly value: number
-  readonly unit: string
-  readonly why: string
-}
-
 /** The defaults, each with its unit and the reason it is what it is. `HEALTH_DEFAULTS` is read from here. */
-export const HEALTH_DEFAULTS_TABLE: { readonly [K in keyof HealthOptions]: Default } = {
+export const HEALTH_DEFAULTS_TABLE: DefaultsTable<HealthOptions> = {
   rttFactor: {
     value: 4, unit: '× baseline',
     why: 'RTT on a healthy LAN or in-region link varies 2-3× with load (queueing, CPU); 4× is beyond that jitter and well short of the 100× a WAN detour or a saturated link shows',
@@ -96,16 +91,7 @@ export const HEALTH_DEFAULTS_TABLE: { readonly [K in keyof HealthOptions]: Defau
   },
 }
 
-export const HEALTH_DEFAULTS: Readonly<HealthOptions> = Object.freeze(
-  Object.fromEntries(Object.entries(HEALTH_DEFAULTS_TABLE).map(([k, d]) => [k, d.value])) as unknown as HealthOptions,
-)
-
-/** Defaults with overrides (`??`: 0 is a value). Validation belongs with the guard's options table. */
-export function healthOptions(overrides: Partial<HealthOptions> = {}): HealthOptions {
-  const o = { ...HEALTH_DEFAULTS }
-  for (const k of Object.keys(o) as (keyof HealthOptions)[]) o[k] = overrides[k] ?? o[k]
-  return o
-}
+export const HEALTH_DEFAULTS: Readonly<HealthOptions> = Object.freeze(defaultValues(HEALTH_DEFAULTS_TABLE))
 
 /** One pooled socket as the rule sees it (a structural subset of kernel-rules' SocketInput). */
 export interface HealthSocket {

@@ -22,7 +22,7 @@
 import type { KernelSample } from '../kernel/sample'
 import { TcpState, tcpStateName } from '../kernel/tcp-info'
 import { fmt } from '../util/time'
-import { type KernelVerdictKind, type ProbeVerdictKind, VERDICTS } from './verdicts'
+import { type KernelVerdictKind, type ProbeVerdictKind, type Verdict, VERDICTS } from './verdicts'
 
 /** The verdicts these rules reach (the verdict table says what each one does). */
 export type SocketVerdictKind = KernelVerdictKind | ProbeVerdictKind
@@ -87,13 +87,11 @@ export interface ClassifyInput {
   degraded?: ReadonlySet<string>
 }
 
-export interface Verdict {
-  id: number
-  kind: SocketVerdictKind
+/** A kernel or probe verdict: the socket's endpoint, and whether the host consensus found its host dead. */
+export interface SocketVerdict extends Verdict<SocketVerdictKind> {
   endpoint: string
-  evidence: string
-  /** When the first evidence appeared (estimate), for time-to-eviction. */
-  firstEvidenceAt: number
+  /** Host consensus found the socket's host dead (the verdict table says which verdicts mark it down then). */
+  hostDead: boolean
 }
 
 export interface ProbeRequest {
@@ -112,7 +110,7 @@ export interface HostSummary {
 }
 
 export interface ClassifyOutput {
-  verdicts: Verdict[]
+  verdicts: SocketVerdict[]
   memory: Map<number, SocketMemory>
   /** Endpoints that deserve a probe now (the caller rate-limits; `urgent` ones come from kernel suspicion). */
   probe: ProbeRequest[]
@@ -139,7 +137,7 @@ interface Assessed {
   stalledUnacked: boolean
   stalledKeepalive: boolean
   suspicious: boolean
-  own?: Omit<Verdict, 'id' | 'endpoint'>
+  own?: Omit<SocketVerdict, 'id' | 'endpoint' | 'hostDead'>
 }
 
 export function classify(input: ClassifyInput): ClassifyOutput {
@@ -158,7 +156,7 @@ export function classify(input: ClassifyInput): ClassifyOutput {
     else groups.set(a.s.endpoint, [a])
   }
 
-  const verdicts: Verdict[] = []
+  const verdicts: SocketVerdict[] = []
   const probe: ProbeRequest[] = []
   const hosts: HostSummary[] = []
   for (const [endpoint, group] of groups) {
@@ -184,10 +182,10 @@ export function classify(input: ClassifyInput): ClassifyOutput {
     hosts.push({ endpoint, sockets: group.length, active, progressing, stalled: stalled.length, dead })
 
     const condemned = new Set<number>()
-    const add = (a: Assessed, v: Omit<Verdict, 'id' | 'endpoint'>): void => {
+    const add = (a: Assessed, v: Omit<SocketVerdict, 'id' | 'endpoint' | 'hostDead'>): void => {
       if (condemned.has(a.s.id)) return
       condemned.add(a.s.id)
-      verdicts.push({ id: a.s.id, endpoint, ...v })
+      verdicts.push({ id: a.s.id, endpoint, hostDead: dead, ...v })
     }
     // Definitive kernel states first.
     for (const a of group) if (a.own) add(a, a.own)

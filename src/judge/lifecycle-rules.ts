@@ -14,7 +14,7 @@
  * The first two also ask for the host's role and DNS answer to be read again now, not at the next poll.
  */
 import { fmt } from '../util/time'
-import type { LifecycleVerdictKind, VerdictKind } from './verdicts'
+import type { LifecycleVerdictKind, Verdict } from './verdicts'
 
 export type LifecycleFact =
   /**
@@ -25,15 +25,8 @@ export type LifecycleFact =
   /** A connection attempt has been connecting since `since`; its deadline is `deadlineMs`. */
   | { kind: 'connect-deadline'; since: number; deadlineMs: number; at: number }
 
-export interface LifecycleVerdict {
-  kind: LifecycleVerdictKind | Extract<VerdictKind, 'wrong-role'>
-  evidence: string
-  firstEvidenceAt: number
-  /** The holder already has the server's error: an in-use client is retired, never destroyed. */
-  serverError: boolean
-  /** The host's role (and DNS answer) should be read again now. */
-  recheckHost: boolean
-}
+/** A verdict about the one connection the fact is about (the caller knows which: no id). */
+export type LifecycleVerdict = Omit<Verdict<LifecycleVerdictKind | 'wrong-role'>, 'id'>
 
 /** SQLSTATEs that say the server is going away or the connection is broken (besides class 08). */
 const GOING_AWAY: Readonly<Record<string, string>> = {
@@ -49,18 +42,18 @@ export function judgeLifecycle(fact: LifecycleFact): LifecycleVerdict | null {
       const said = `the server sent ${severity}${code ? ` ${code}` : ''}`
       if (code === '25006') {
         if (!fact.needsWriter) return null
-        return { kind: 'wrong-role', evidence: `${said} (read_only_sql_transaction) to a pool that needs a writer: ${fact.message}`, firstEvidenceAt: at, serverError: true, recheckHost: true }
+        return { kind: 'wrong-role', evidence: `${said} (read_only_sql_transaction) to a pool that needs a writer: ${fact.message}`, firstEvidenceAt: at, serverError: true }
       }
       const name = code === undefined ? undefined : GOING_AWAY[code] ?? (code.startsWith('08') ? 'connection_exception' : undefined)
-      if (name) return { kind: 'server-going-away', evidence: `${said} (${name}): ${fact.message}`, firstEvidenceAt: at, serverError: true, recheckHost: true }
+      if (name) return { kind: 'server-going-away', evidence: `${said} (${name}): ${fact.message}`, firstEvidenceAt: at, serverError: true }
       if (severity !== 'FATAL' && severity !== 'PANIC') return null
-      return { kind: 'fatal-error', evidence: `${said}: ${fact.message}`, firstEvidenceAt: at, serverError: true, recheckHost: false }
+      return { kind: 'fatal-error', evidence: `${said}: ${fact.message}`, firstEvidenceAt: at, serverError: true }
     }
     case 'connect-deadline':
       if (fact.at - fact.since < fact.deadlineMs) return null
       return {
         kind: 'connect-timeout', evidence: `connection attempt still not ready after ${fmt(fact.at - fact.since)} (deadline ${fmt(fact.deadlineMs)})`,
-        firstEvidenceAt: fact.since, serverError: false, recheckHost: false,
+        firstEvidenceAt: fact.since, serverError: false,
       }
   }
 }

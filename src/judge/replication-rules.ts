@@ -20,6 +20,7 @@
  *   silence cannot be (`readable: false`, with why). An unreachable host or a server that cannot show it
  *   at all is `unknown`; the hysteresis starts over from there.
  */
+import type { DefaultsTable } from '../defaults'
 import { type HostReplication, type ReplicationReading, type ReplicationState, unknownReplication } from '../topology/replication-query'
 
 export type { HostReplication, ReplicationState }
@@ -31,7 +32,7 @@ export interface ReplicationOptions {
 }
 
 /** Defaults of what is not a guard option (lostMs is: `replicationLostMs`), each with its reason. */
-export const REPLICATION_DEFAULTS = {
+export const REPLICATION_DEFAULTS: DefaultsTable<Omit<ReplicationOptions, 'lostMs'>> = {
   recoverMs: {
     value: 1000, unit: 'ms',
     why: 'two good polls at the 500 ms topology interval: one answer from a flapping link is not a recovery, and ok is reported within about a second of the link streaming again',
@@ -40,7 +41,7 @@ export const REPLICATION_DEFAULTS = {
     value: 1000, unit: 'ms',
     why: 'beyond the server\'s own bound (half of wal_receiver_timeout, wal_receiver_status_interval): the round trip of the ping or reply, the walreceiver\'s wake-up and a busy server; under the 3 s that a lost link must then persist',
   },
-} as const
+}
 
 export interface ReplicationMemory {
   current: HostReplication

@@ -12,16 +12,17 @@
  *
  * Degraded only orders the plan (healthy hosts first); it never removes a host from it and never evicts.
  */
+import type { Default } from '../defaults'
 
-/** The hold, with its reason (the same form as HEALTH_DEFAULTS_TABLE). */
-export const ROUTING_HOLD = {
+/** The hold, with its reason (a row of the shape every defaults table shares). */
+export const ROUTING_HOLD: Default = {
   value: 60_000,
   unit: 'ms',
   why:
     'the costs are lopsided: trying a host that is still lossy costs its new connections seconds of slow queries ' +
     'until it is seen degraded again, keeping a recovered host last costs nothing while the others cope (it ' +
     'stays in the plan as a last resort); link faults that degrade rather than cut typically last minutes',
-} as const
+}
 
 export const ROUTING_HOLD_MS = ROUTING_HOLD.value
 

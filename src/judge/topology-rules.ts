@@ -12,7 +12,7 @@
 import { normalizeAddress } from '../kernel/proc-net-tcp'
 import { describeRole, satisfies, type ServerRole, type TargetSessionAttrs } from '../topology/hosts'
 import { currentServerOf, type HostState, type Route, type ServerState } from '../topology/topology'
-import type { TopologyVerdictKind } from './verdicts'
+import type { TopologyVerdictKind, Verdict } from './verdicts'
 
 export interface TopologySocket {
   id: number
@@ -32,11 +32,8 @@ export interface TopologySocket {
   pooler?: boolean
 }
 
-export interface TopologyVerdict {
-  id: number
-  kind: TopologyVerdictKind
-  evidence: string
-}
+/** A topology verdict: the judge dates it (firstEvidenceAt) at the tick that found it. */
+export type TopologyVerdict = Omit<Verdict<TopologyVerdictKind>, 'firstEvidenceAt'>
 
 /**
  * Who is primary, who is fenced — per server, by identity. Writable = reachable, not in recovery, not

@@ -14,6 +14,7 @@
  *   looked up with txid_status().
  */
 import type { Client } from 'pg'
+import { slotOf } from './internals'
 
 /** The transaction status of the last ReadyForQuery: 'I' idle, 'T' in a block, 'E' in a failed block; null unknown. */
 export type TxStatus = 'I' | 'T' | 'E' | null
@@ -38,12 +39,8 @@ interface Internals {
 
 const $ = (c: Client): Internals => c as unknown as Internals
 
-/** Per client, where pg does not keep it: the last ReadyForQuery status, and the xid tracking state. */
-interface State {
-  status: TxStatus
-  xid: XidState | undefined
-}
-interface XidState {
+/** resolveInDoubt's tracking of one client's transaction id, kept on its slot (internals.ts ClientSlot). */
+export interface XidState {
   /** The current transaction's id, once learnt (null until then, and after the transaction ended). */
   xid: string | null
   /** 0 nothing injected; 1 the statement's answer is still due; 2 taking ours off the connection. */
@@ -51,12 +48,6 @@ interface XidState {
   pending: string | null
 }
 
-const states = new WeakMap<Client, State>()
-const stateOf = (c: Client): State => {
-  let s = states.get(c)
-  if (!s) states.set(c, (s = { status: null, xid: undefined }))
-  return s
-}
 
 const keeps = new WeakMap<object, boolean>()
 
@@ -73,15 +64,16 @@ export function keepsTxStatus(ClientClass: unknown): boolean {
 
 /** For a pg copy that does not keep it: record each ReadyForQuery's status. */
 export function trackTxStatus(client: Client): void {
-  const st = stateOf(client)
+  const slot = slotOf(client)
+  if (!slot) return
   $(client).connection?.on('readyForQuery', (m) => {
-    st.status = statusOf(m.status)
+    slot.txStatus = statusOf(m.status)
   })
 }
 
 export function txStatusOf(client: Client): TxStatus {
   const c = $(client)
-  return '_txStatus' in c ? statusOf(c._txStatus) : (states.get(client)?.status ?? null)
+  return '_txStatus' in c ? statusOf(c._txStatus) : (slotOf(client)?.txStatus ?? null)
 }
 
 function statusOf(s: unknown): TxStatus {
@@ -139,9 +131,10 @@ const OURS = new Set(['parseComplete', 'bindComplete', 'noData', 'rowDescription
 export function trackXid(client: Client, mayWrite: (text: string) => boolean): void {
   const c = $(client)
   const con = c.connection
-  if (!con) return
+  const slot = slotOf(client)
+  if (!con || !slot) return
   const st: XidState = { xid: null, phase: 0, pending: null }
-  stateOf(client).xid = st
+  slot.xid = st
   const query = (client as unknown as { query: (...a: unknown[]) => unknown }).query
   Object.defineProperty(client, 'query', {
     configurable: true, writable: true, enumerable: false,
@@ -182,7 +175,7 @@ const XID_SQL = 'SELECT txid_current_if_assigned()::text'
  * ready for a query before the call (so what is active now was sent by it).
  */
 function afterQuerySent(client: Client, wasReady: boolean, statusBefore: TxStatus, mayWrite: (text: string) => boolean): void {
-  const st = states.get(client)?.xid
+  const st = slotOf(client)?.xid
   if (!st || st.phase !== 0 || st.xid !== null || !wasReady || statusBefore !== 'T') return
   const c = $(client)
   if (c.pipeline) return
@@ -199,7 +192,7 @@ function afterQuerySent(client: Client, wasReady: boolean, statusBefore: TxStatu
 
 /** The transaction id learnt for the client's current (or just evicted) transaction, if any. */
 export function xidOf(client: Client): string | null {
-  return states.get(client)?.xid?.xid ?? null
+  return slotOf(client)?.xid?.xid ?? null
 }
 
 function loadSerializer(): (text: string) => Buffer {

@@ -7,7 +7,8 @@ import pg from 'pg'
 import { ConfigError } from '../errors'
 import { StandaloneGuard } from '../guard/standalone'
 import { type GuardOptions, resolveGuardOptions } from '../options'
-import { canSeeInto, type ClientClass, guardQueriesOf, isGuardedClass, replaceClientClass, standaloneClientClass } from '../pg/adapter'
+import { canSeeInto, type ClientClass } from '../pg/internals'
+import { isGuardedClass, replaceClientClass, standaloneClientClass } from '../pg/client-classes'
 
 /** Every standalone client's guard: guards(), guardOf(client), snapshot(), and their events. */
 export const standalone = new StandaloneGuard()
@@ -34,7 +35,6 @@ export function guardClient<C extends pg.Client>(client: C, options?: GuardOptio
   if (!canSeeInto(client)) throw new ConfigError('guardClient() needs a pg.Client (pg-native clients cannot be guarded)')
   resolveGuardOptions(options)
   if (standalone.guardOf(client) || isGuardedClass(client.constructor)) return client
-  guardQueriesOf(client)
   standalone.join(client, options)
   return client
 }

@@ -1,7 +1,8 @@
 /**
  * The drop-in pool: pg.Pool itself (same constructor, methods, events, counters), plus `pool.guard`.
- * pg-pool is given the guarded Client class through its own `options.Client`, and the five methods the
- * guard wraps are overridden here; `guard(existingPool)` attaches the same hooks to a pool it did not build.
+ * pg-pool is given the guarded Client class through its own `options.Client`, and the methods the guard
+ * wraps are overridden here (pg/pool-wrappers.ts says which and why); `guard(existingPool)` attaches the
+ * same hooks to a pool it did not build.
  */
 import pg from 'pg'
 import { ConfigError } from '../errors'
@@ -10,7 +11,9 @@ import { unguardedWarning } from '../guard/lifecycle'
 import type { GuardOptions } from '../options'
 import { resolveGuardOptions } from '../options'
 import { parseHosts } from '../topology/hosts'
-import { type AcquireClient, type ClientClass, guardedClientClass, HookBinding, type PendingItem, wrap } from '../pg/adapter'
+import { type AcquireClient, type ClientClass, type PendingItem } from '../pg/internals'
+import { guardedClientClass } from '../pg/client-classes'
+import { HookBinding, type Release, wrap } from '../pg/pool-wrappers'
 
 export interface PoolConfig extends Omit<pg.PoolConfig, 'host' | 'port'> {
   /** One host, a comma-separated list ('a,b') or an array, tried in order as libpq does. */
@@ -26,6 +29,7 @@ interface PgPoolMethods {
   newClient(item: PendingItem): void
   _afterConnect(...args: unknown[]): unknown
   _acquireClient: AcquireClient
+  _release: Release
 }
 
 const base = pg.Pool.prototype as unknown as PgPoolMethods & pg.Pool
@@ -33,8 +37,8 @@ const base = pg.Pool.prototype as unknown as PgPoolMethods & pg.Pool
 export class Pool extends pg.Pool {
   readonly guard: Guard
   readonly #binding: HookBinding
-  readonly #connect: (cb?: PendingItem['callback']) => Promise<pg.PoolClient> | undefined
   readonly #acquireClient: AcquireClient
+  readonly #release: Release
 
   constructor(config?: PoolConfig) {
     const { guard: guardOptions, rest } = splitConfig(config)
@@ -46,20 +50,14 @@ export class Pool extends pg.Pool {
     super(Object.assign(rest ?? {}, { Client: guardedClientClass(Client, binding, unguardedWarning(Client)) }) as pg.PoolConfig)
     this.#binding = binding
     // pg-pool's own methods, bound once: the overrides below run on every checkout.
-    this.#connect = (base.connect as (c?: unknown) => Promise<pg.PoolClient> | undefined).bind(this)
     this.#acquireClient = base._acquireClient.bind(this)
+    this.#release = base._release.bind(this)
     hideCredentials(this.options, ['connectionString', 'Client'])
     this.guard = new Guard(this, guardOptions, { binding })
   }
 
   newClient(item: PendingItem): void {
     wrap.newClient(this, this.#binding, (i) => base.newClient.call(this, i), item)
-  }
-
-  override connect(): Promise<pg.PoolClient>
-  override connect(callback: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): void
-  override connect(cb?: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): Promise<pg.PoolClient> | void {
-    return wrap.connect(this.#binding.hooks!, this.#connect, cb as PendingItem['callback'] | undefined) as Promise<pg.PoolClient> | void
   }
 
   override end(...args: unknown[]): Promise<void> {
@@ -72,6 +70,10 @@ export class Pool extends pg.Pool {
 
   _acquireClient(client: pg.Client, item: PendingItem, idleListener: unknown, isNew: boolean): unknown {
     return wrap.acquireClient(this, this.#binding.hooks!, this.#acquireClient, client, item, idleListener, isNew)
+  }
+
+  _release(client: pg.Client, idleListener: unknown, err: unknown): unknown {
+    return wrap.release(this.#binding.hooks!, this.#release, client, idleListener, err)
   }
 }
 

@@ -371,13 +371,13 @@ export class PoolMetrics {
     if (detectionMs !== null) this.i.detectionTime.record(Math.max(0, detectionMs) / 1000, { ...this.guardBase, [ATTR_REASON]: reason })
   }
 
-  pass(ms: number, retransmits: number, probes: number): void {
+  pass(ms: number, retransmits: number, keepaliveProbes: number): void {
     if (this.i === undefined) this.maybeBind()
     const i = this.i
     if (i === undefined) return
     i.passDuration.record(ms / 1000, this.guardBase)
     if (retransmits > 0) i.retransmits.add(retransmits, this.guardBase)
-    if (probes > 0) i.keepaliveProbes.add(probes, this.guardBase)
+    if (keepaliveProbes > 0) i.keepaliveProbes.add(keepaliveProbes, this.guardBase)
   }
 
   probe(alive: boolean): void {

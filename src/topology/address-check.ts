@@ -9,7 +9,8 @@
  * for a promotion (topology.ts, "discovered" hosts).
  */
 import pg from 'pg'
-import { destroyInUse, ownClient, rawSocketOf } from '../pg/adapter'
+import { closeOwn, rawSocketOf } from '../pg/internals'
+import { ownClient } from '../pg/client-classes'
 import { withDeadline } from '../util/time'
 import type { IdentityReader, SessionIdentity } from './identity'
 
@@ -37,7 +38,7 @@ export async function checkAddress(config: Record<string, unknown>, reader: Iden
     client.end().catch(() => {})
     return { identity, ip, error: null, at: Date.now() }
   } catch (err) {
-    destroyInUse(client, new Error('address check abandoned'))
+    closeOwn(client, new Error('address check abandoned'))
     return { identity: null, ip: null, error: (err as Error).message, at: Date.now() }
   }
 }

@@ -11,7 +11,11 @@
  */
 import type { Client } from 'pg'
 import { ErrorCodes, HostDownError, HostFencedError, NoHostAvailableError, WrongRoleError } from '../errors'
-import { attemptOf, backendPidOf, clientConfigFor, lookupStream, type PoolHooks, reportedRoleOf, whenIdle } from '../pg/adapter'
+import { isIP, type Socket } from 'node:net'
+import { ConfigError } from '../errors'
+import { backendPidOf, reportedRoleOf, slotOf, whenIdle } from '../pg/internals'
+import type { PoolHooks } from '../pg/pool-wrappers'
+import { parseConnectionString } from './hosts'
 import type { Attempt, HostSpec, ServerRole, TargetSessionAttrs } from './hosts'
 import type { SessionIdentity } from './identity'
 import type { Lookup, Topology } from './topology'
@@ -56,8 +60,11 @@ export interface ConnectDeps {
   identityAtLogin?: boolean
   /** Clients are held by their owner from their connect (standalone clients), not handed out and given back by a pool. */
   ownerHeld?: boolean
-  /** The check after login (judge/login-rules.ts judgeLogin): the guard hands the judge's rule in. */
-  judgeLogin(facts: LoginFacts): LoginDecision
+  /**
+   * The check after login, the judge's (judge/login-rules.ts through the guard's scheduler): a refused
+   * session is ended by the guard's evictor, and its connect fails with the check's error (below).
+   */
+  decideLogin(client: Client, facts: LoginFacts): LoginDecision
   /**
    * After login: the session's identity (null where it was not read: a server that would not say, a known
    * pooler), and whether a pooler answers in front. The guard records both on the client's record.
@@ -124,7 +131,7 @@ export function connectPlanner(d: ConnectDeps): Partial<PoolHooks> {
     return identity
   }
   hooks.afterConnect = async (client) => {
-    const attempt = (attemptOf(client) as Attempt | undefined) ?? single
+    const attempt = (slotOf(client)?.attempt as Attempt | undefined) ?? single
     if (!checksRole && !d.identityAtLogin && !d.topology.anyFenced()) {
       // Nothing to decide at login (no role asked for, no server fenced that the login could have
       // reached): connect() resolves at login as pg's does, and the identity is read later — for a pooled
@@ -139,7 +146,7 @@ export function connectPlanner(d: ConnectDeps): Partial<PoolHooks> {
     if (!checksRole && !identity) return
     const server = identity ? d.topology.servers.get(identity.server.id) : undefined
     const role = identity?.server.role ?? reportedRoleOf(client) ?? (await d.queryRole(client))
-    const decision = d.judgeLogin({
+    const decision = d.decideLogin(client, {
       hostKey: key,
       require: checksRole ? attempt.require : 'any',
       role,
@@ -172,7 +179,7 @@ export function connectPlanner(d: ConnectDeps): Partial<PoolHooks> {
       )
   }
   hooks.identityLater = (client) => {
-    const attempt = (attemptOf(client) as Attempt | undefined) ?? single
+    const attempt = (slotOf(client)?.attempt as Attempt | undefined) ?? single
     void readIdentity(client, attempt).catch(() => {})
   }
   return hooks
@@ -181,4 +188,81 @@ export function connectPlanner(d: ConnectDeps): Partial<PoolHooks> {
 function where(identity: SessionIdentity): string {
   const s = identity.server
   return `the server at ${s.address ?? '?'}:${s.port ?? '?'} (timeline ${s.timeline ?? '?'})`
+}
+
+/**
+ * A pg.Client config for one host of the pool: the pool's options copied with their descriptors (pg-pool
+ * keeps the password non-enumerable, and a spread would drop it), the connection string parsed into fields
+ * (it would override host and port), then `host`, `port` and `overrides` applied.
+ */
+export function clientConfigFor(poolOptions: object, host: string, port: number, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [key, d] of Object.entries(Object.getOwnPropertyDescriptors(poolOptions))) {
+    Object.defineProperty(out, key, { ...d, configurable: true, writable: true })
+  }
+  const cs = out.connectionString
+  delete out.connectionString
+  if (typeof cs === 'string') Object.assign(out, parseConnectionString(cs))
+  return Object.assign(out, { host, port }, overrides)
+}
+
+/**
+ * What the guard's `lookup` hook answered for `hostname`, checked: an array of IP address strings. A hook
+ * that breaks the contract (resolves to something else, rejects with a non-Error, throws) gets a coded
+ * error instead of a TypeError thrown where nobody catches it. Used by the connect path (below) and the
+ * DNS loop (topology/topology.ts).
+ */
+export async function callLookup(lookup: (hostname: string) => unknown, hostname: string): Promise<string[]> {
+  let answer: unknown
+  try {
+    answer = await lookup(hostname)
+  } catch (err) {
+    if (err instanceof Error) throw err
+    throw new ConfigError(`guard.lookup rejected for ${hostname} with ${describe(err)}, not an Error`)
+  }
+  if (!Array.isArray(answer)) {
+    throw new ConfigError(`guard.lookup resolved to ${describe(answer)} for ${hostname}; it must resolve to an array of IP addresses`)
+  }
+  answer.forEach((a, i) => {
+    if (typeof a !== 'string' || isIP(a) === 0) {
+      throw new ConfigError(`guard.lookup resolved ${hostname} to ${describe(a)} at [${i}]; it must resolve to an array of IP addresses`)
+    }
+  })
+  return answer as string[]
+}
+
+function describe(v: unknown): string {
+  if (v === null || v === undefined) return String(v)
+  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v)
+  if (typeof v === 'object') return Array.isArray(v) ? 'an array' : `an object (${Object.prototype.toString.call(v)})`
+  return `${typeof v} ${String(v)}`
+}
+
+/**
+ * A stream factory for pg whose sockets resolve host names through `lookup` (the guard's resolver hook),
+ * so that pooled connections and the stale-DNS check see the same answers. Whatever the hook does, the
+ * socket's callback is called exactly once, so the connect (and the query waiting on it) settles.
+ */
+export function lookupStream(lookup: (hostname: string) => Promise<string[]>): () => Socket {
+  type LookupCallback = (err: Error | null, address?: string | { address: string; family: number }[], family?: number) => void
+  const nodeLookup = (hostname: string, options: { all?: boolean; family?: number }, cb: LookupCallback): void => {
+    callLookup(lookup, hostname).then(
+      (addrs) => {
+        const all = addrs.map((address) => ({ address, family: isIP(address) }))
+        if (all.length === 0) return cb(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }))
+        if (options.all) cb(null, all)
+        else cb(null, all[0].address, all[0].family)
+      },
+      (err: Error) => cb(err)
+    )
+  }
+  return () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const net = require('node:net') as typeof import('node:net')
+    const socket = new net.Socket()
+    const connect = socket.connect.bind(socket) as (...args: unknown[]) => Socket
+    ;(socket as { connect: unknown }).connect = (port: unknown, host?: unknown, ...rest: unknown[]) =>
+      typeof port === 'number' && typeof host === 'string' ? connect({ port, host, lookup: nodeLookup }) : connect(port, host, ...rest)
+    return socket
+  }
 }

@@ -16,7 +16,8 @@
  */
 import pg from 'pg'
 import { withDeadline } from '../util/time'
-import { destroyInUse, ownClient, rawSocketOf } from '../pg/adapter'
+import { closeOwn, rawSocketOf } from '../pg/internals'
+import { ownClient } from '../pg/client-classes'
 import type { HostSpec, ServerRole } from './hosts'
 import { PromotionWatch } from './promotion-watch'
 import {
@@ -158,7 +159,7 @@ export class HostMonitor {
     this.unwatch()
     this.systemId = undefined // another server may answer next time (DNS)
     this.replicationUnavailable = {}
-    if (this.client) destroyInUse(this.client, new Error('monitor connection dropped'))
+    if (this.client) closeOwn(this.client, new Error('monitor connection dropped'))
     this.client = undefined
   }
 

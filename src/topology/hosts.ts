@@ -5,7 +5,10 @@
  * (load_balance_hosts).
  */
 import { ConfigError } from '../errors'
-import { parseConnectionString } from '../pg/adapter'
+import { dirname } from 'node:path'
+import type { ServerRole } from '../pg/internals'
+
+export type { ServerRole }
 
 export interface HostSpec {
   host: string
@@ -17,11 +20,6 @@ export type TargetSessionAttrs = (typeof TARGET_SESSION_ATTRS)[number]
 export const LOAD_BALANCE_HOSTS = ['disable', 'random'] as const
 export type LoadBalanceHosts = (typeof LOAD_BALANCE_HOSTS)[number]
 
-/** What a server said about itself: in_hot_standby and default_transaction_read_only (or their SQL fallbacks). */
-export interface ServerRole {
-  inHotStandby: boolean
-  readOnly: boolean
-}
 
 export function roleName(r: ServerRole): 'primary' | 'standby' {
   return r.inHotStandby ? 'standby' : 'primary'
@@ -260,4 +258,15 @@ function shuffle<T>(xs: T[], random: () => number): T[] {
     ;[a[i], a[j]] = [a[j], a[i]]
   }
   return a
+}
+
+/**
+ * pg's own connection-string parser (pg-connection-string, resolved from pg's install so both agree on
+ * every parameter), for the places where we must override host and port: a connection string wins over
+ * separate fields in pg.
+ */
+export function parseConnectionString(connectionString: string): Record<string, unknown> {
+  const path = require.resolve('pg-connection-string', { paths: [dirname(require.resolve('pg'))] })
+  const { parse } = require(path) as { parse(s: string): Record<string, unknown> }
+  return { ...parse(connectionString) }
 }

@@ -14,7 +14,8 @@
  * monitor sees a standby.
  */
 import pg from 'pg'
-import { destroyInUse, ownClient, rawSocketOf } from '../pg/adapter'
+import { closeOwn, rawSocketOf } from '../pg/internals'
+import { ownClient } from '../pg/client-classes'
 import { withDeadline } from '../util/time'
 import { ROLE_SQL, type RoleRow } from './role-query'
 
@@ -99,6 +100,6 @@ export class PromotionWatch {
   private close(): void {
     const c = this.client
     this.client = undefined
-    if (c) destroyInUse(c, new Error('promotion watch closed'))
+    if (c) closeOwn(c, new Error('promotion watch closed'))
   }
 }

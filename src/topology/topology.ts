@@ -16,13 +16,20 @@ import { EventEmitter } from 'node:events'
 import { isIP } from 'node:net'
 import { lookup as dnsLookup } from 'node:dns/promises'
 import { normalizeAddress } from '../kernel/proc-net-tcp'
-import { callLookup } from '../pg/adapter'
+import { callLookup } from './connect'
 import { type AddressCheckResult, checkAddress } from './address-check'
 import { HostMonitor, type HostObservation } from './host-monitor'
 import { IdentityReader, type SessionIdentity } from './identity'
 import { type HostReplication, type ReplicationReading, unknownReplication } from './replication-query'
 import { type Attempt, type HostSpec, hostKey, type LoadBalanceHosts, planAttempts, type ServerRole, type TargetSessionAttrs } from './hosts'
 import type { Regions } from './regions'
+
+/** Whether a host answered its monitor (or a recovery probe), when, and why not. */
+export interface HostReading {
+  reachable: boolean
+  why: string | null
+  at: number
+}
 
 export interface HostState {
   key: string
@@ -178,6 +185,11 @@ export class Topology extends EventEmitter<TopologyEvents> {
    * Facts for the replication rule; the judged state is `HostState.replication`.
    */
   readonly replicationReadings = new Map<string, { reading: ReplicationReading | null; at: number }>()
+  /**
+   * Per host key, the latest word on whether the host answers — its monitor's poll, or a recovery probe's
+   * answer — and when. Facts: the judge marks a host down or up from them (judge.ts reachabilityOf).
+   */
+  readonly reachability = new Map<string, HostReading>()
   private readonly monitors = new Map<string, HostMonitor>()
   private readonly standbysAskedAt = new Map<string, number>()
   private readonly timers = new Set<NodeJS.Timeout>()
@@ -318,7 +330,14 @@ export class Topology extends EventEmitter<TopologyEvents> {
     return currentServerOf(h)
   }
 
-  /** The judge found the host dead: new connections try it last. A fact; `recheck` looks again. */
+  /** A recovery probe got an answer from a host marked down: a fact for the judge (which marks it up). */
+  noteAnswered(key: string, at: number): void {
+    if (!this.hosts.has(key)) return
+    this.reachability.set(key, { reachable: true, why: null, at })
+    this.version++
+  }
+
+  /** The judge found the host dead or unreachable: new connections try it last. `recheck` looks again. */
   markDown(key: string, why: string): void {
     const h = this.hosts.get(key)
     if (!h || h.down) return
@@ -326,7 +345,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
     this.changed(h)
   }
 
-  /** A recovery probe got an answer: the host is up again (until the next verdict). */
+  /** The judge found the host answering again (its monitor, a recovery probe): up until the next verdict. */
   markUp(key: string): void {
     const h = this.hosts.get(key)
     if (!h || !h.down) return
@@ -411,7 +430,6 @@ export class Topology extends EventEmitter<TopologyEvents> {
         h.serverId = obs.serverId
         h.serverIdAt = obs.at
       }
-      h.down = null
       // What the monitor's session reads is a server observation too (keyed by its identity, or by the
       // host where the server would not say who it is).
       const sid = h.serverId ?? `host:${h.key}`
@@ -420,7 +438,6 @@ export class Topology extends EventEmitter<TopologyEvents> {
       }, obs.at, true)
       this.noteXmax(this.servers.get(sid)!, obs)
     } else {
-      if (!h.down) h.down = `monitor: ${obs.error}`
       const sid = h.serverId ?? `host:${h.key}`
       const s = this.servers.get(sid)
       if (s && s.reachable !== false) {
@@ -431,6 +448,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
     // A monitor that just (re)connected made a fresh connection: it says where the address leads, too.
     if (obs.reachable && obs.fresh && obs.serverId) this.route(h, obs.serverId, obs.at)
     if (obs.ip && !h.isName) h.region = this.options.regions.regionOf(h.spec.host, obs.ip)
+    this.reachability.set(key, { reachable: obs.reachable, why: obs.reachable ? null : `monitor: ${obs.error}`, at: obs.at })
     if (!obs.reachable) this.replicationReadings.set(key, { reading: null, at: obs.at })
     else if (obs.replication) this.replicationReadings.set(key, { reading: obs.replication, at: obs.at })
     if (obs.replication?.side === 'primary') {

@@ -9,7 +9,7 @@ import pg from 'pg'
 import { WarningCodes, GUARD_DEFAULTS, Pool } from '../../src/index'
 import { _resetSockoptForTests } from '../../src/kernel/ffi'
 import { nodeSetsKeepAliveIntervalAndCount, readSocketOptions } from '../../src/socket/harden'
-import { fdOf, rawSocketOf } from '../../src/pg/adapter'
+import { fdOf, rawSocketOf } from '../../src/pg/internals'
 import { captureWarnings, useCluster } from '../helpers'
 
 const cluster = useCluster({ primaryHost: '127.0.0.4', tls: true, ipv6: true })

@@ -7,7 +7,7 @@ import { seededRandom } from '../../src/testing/toxics/toxic'
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
-  assessHealth, HEALTH_DEFAULTS, HEALTH_DEFAULTS_TABLE, type HealthOptions, type HealthTransition, healthOptions,
+  assessHealth, HEALTH_DEFAULTS, HEALTH_DEFAULTS_TABLE, type HealthOptions, type HealthTransition,
   hostHealth, type HostHealthMemory, rttLimitMs,
 } from '../../src/judge/health-rules'
 import { tcpInfoSample } from '../fixtures/tcp-info'
@@ -246,8 +246,6 @@ describe('host health thresholds: the defaults table is what the rule uses', () 
       assert.ok(d.why.length > 40 && d.unit.length > 0, k)
     }
     assert.deepEqual(Object.keys(HEALTH_DEFAULTS).sort(), Object.keys(HEALTH_DEFAULTS_TABLE).sort())
-    assert.deepEqual(healthOptions(), { ...HEALTH_DEFAULTS })
-    assert.equal(healthOptions({ sustainMs: 0 }).sustainMs, 0, '?? not ||')
     assert.equal(rttLimitMs(0.3, HEALTH_DEFAULTS), 20.3, 'LAN: the margin decides')
     assert.equal(rttLimitMs(50, HEALTH_DEFAULTS), 200, 'WAN: the factor decides')
     assert.equal(rttLimitMs(0.3, HEALTH_DEFAULTS, HEALTH_DEFAULTS.recoverFraction), 10.3)
@@ -287,7 +285,7 @@ describe('host health thresholds: the defaults table is what the rule uses', () 
       above.run(30_000, baseline)
       assert.equal(above.run(20_000, limit * 1.05), 'degraded', `${baseline} ms baseline, ${limit * 1.05} ms`)
     }
-    const wider = steady(healthOptions({ rttMarginMs: 50 }))
+    const wider = steady({ ...HEALTH_DEFAULTS, rttMarginMs: 50 })
     wider.run(30_000, 0.3)
     assert.equal(wider.run(20_000, 0.3 + 20 * 1.05), 'healthy', 'the option, not a constant, is used')
   })
@@ -308,7 +306,7 @@ describe('host health thresholds: the defaults table is what the rule uses', () 
     const s = hostHealth({ endpoint: A, sockets: [], memory: sparse.memory, now: 60_000, options: o })
     assert.equal(s.health.retransmitRatio, null)
     assert.equal(s.health.ratioSegments, 40)
-    assert.equal(steady(healthOptions({ minSegments: 20 })).run(60_000, 0.3, 1, 1), 'degraded', 'the option, not a constant, is used')
+    assert.equal(steady({ ...HEALTH_DEFAULTS, minSegments: 20 }).run(60_000, 0.3, 1, 1), 'degraded', 'the option, not a constant, is used')
   })
 
   it('sustainMs to degrade, recoverMs below recoverFraction of the thresholds to recover', () => {
@@ -329,7 +327,7 @@ describe('host health thresholds: the defaults table is what the rule uses', () 
     assert.equal(h.memory.state, 'healthy')
     const up = h.transitions[1]
     assert.equal(up.at - up.firstEvidenceAt, o.recoverMs)
-    const quick = steady(healthOptions({ sustainMs: 500 }))
+    const quick = steady({ ...HEALTH_DEFAULTS, sustainMs: 500 })
     quick.run(30_000, 0.3)
     assert.equal(quick.run(1500, 100), 'degraded', 'the option, not a constant, is used')
   })

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import pg from 'pg'
 import { ConfigError, ErrorCodes, guard, Pool } from '../../src/index'
-import { parseConnectionString } from '../../src/pg/adapter'
+import { parseConnectionString } from '../../src/topology/hosts'
 import { parseHosts } from '../../src/topology/hosts'
 
 const unhandled: unknown[] = []

@@ -1,6 +1,6 @@
 /**
  * The design's layering, checked: no import cycle between src/ folders (the files at src/'s root count as
- * modules of their own: index and types on top, errors, options and verdict-kinds as leaves).
+ * modules of their own: index and types on top, errors, options, defaults and verdict-kinds as leaves).
  */
 import assert from 'node:assert/strict'
 import { readdirSync, readFileSync, statSync } from 'node:fs'

@@ -5,6 +5,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { judgeLifecycle, type LifecycleFact } from '../../src/judge/lifecycle-rules'
+import { VERDICTS } from '../../src/judge/verdicts'
+
+/** Whether the host is read again: the verdict table's column for the verdict's kind. */
+const rechecks = (v: { kind: keyof typeof VERDICTS } | null | undefined): boolean | undefined => (v ? VERDICTS[v.kind].recheckHost : undefined)
 
 const said = (severity: string, code: string | undefined, needsWriter = true): LifecycleFact => ({
   kind: 'server-error', severity, code, message: 'words', needsWriter, at: 1000,
@@ -13,7 +17,7 @@ const said = (severity: string, code: string | undefined, needsWriter = true): L
 describe('lifecycle rules: server messages', () => {
   it('25006 on a pool that needs a writer: wrong-role, the SQLSTATE as evidence, host re-read, holder keeps its error', () => {
     const v = judgeLifecycle(said('ERROR', '25006'))
-    assert.deepEqual(v && { kind: v.kind, serverError: v.serverError, recheckHost: v.recheckHost, at: v.firstEvidenceAt }, {
+    assert.deepEqual(v && { kind: v.kind, serverError: v.serverError, recheckHost: rechecks(v), at: v.firstEvidenceAt }, {
       kind: 'wrong-role', serverError: true, recheckHost: true, at: 1000,
     })
     assert.match(v!.evidence, /ERROR 25006 \(read_only_sql_transaction\) to a pool that needs a writer: words/)
@@ -31,7 +35,7 @@ describe('lifecycle rules: server messages', () => {
       for (const needsWriter of [true, false]) {
         const v = judgeLifecycle(said(severity, code, needsWriter))
         assert.equal(v?.kind, 'server-going-away', `${severity} ${code}`)
-        assert.equal(v.recheckHost, true)
+        assert.equal(rechecks(v), true)
         assert.equal(v.evidence, `the server sent ${severity} ${code} (${name}): words`)
       }
     }
@@ -40,7 +44,7 @@ describe('lifecycle rules: server messages', () => {
   it('any other FATAL or PANIC: fatal-error, no re-read; other errors and notices: nothing', () => {
     assert.equal(judgeLifecycle(said('FATAL', '25P03'))?.kind, 'fatal-error')
     assert.equal(judgeLifecycle(said('PANIC', undefined))?.kind, 'fatal-error')
-    assert.equal(judgeLifecycle(said('FATAL', '25P03'))?.recheckHost, false)
+    assert.equal(rechecks(judgeLifecycle(said('FATAL', '25P03'))), false)
     for (const [severity, code] of [['ERROR', '23505'], ['ERROR', '57014'], ['NOTICE', '00000'], ['WARNING', '01000'], ['ERROR', undefined], ['ERROR', '57P04']]) {
       assert.equal(judgeLifecycle(said(severity!, code)), null, `${severity} ${code}`)
     }

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { Pool as PgPool } from 'pg'
 import { isDegraded, noteDegradedHosts, ROUTING_HOLD_MS } from '../../src/judge/routing-rules'
-import { HookBinding, type PendingItem, type PoolHooks, wrap } from '../../src/pg/adapter'
+import { HookBinding, type PoolHooks, wrap } from '../../src/pg/pool-wrappers'
+import { type PendingItem } from '../../src/pg/internals'
 import { type HostKnowledge, type HostSpec, planAttempts, type ServerRole } from '../../src/topology/hosts'
 
 function fakePool(results: Record<string, Error | 'ok'>, max = 10) {

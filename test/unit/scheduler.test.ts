@@ -9,7 +9,7 @@ import type { Socket } from 'node:net'
 import type { Client } from 'pg'
 import { IDLE_EVERY_MS, PROC_COST_MULTIPLE } from '../../src/guard/cadence'
 import { Evictor } from '../../src/guard/evictor'
-import { Probes } from '../../src/guard/probes'
+import { HostProbes } from '../../src/guard/host-probes'
 import { type ConnRecord, Registry } from '../../src/guard/registry'
 import { Scheduler } from '../../src/guard/scheduler'
 import { FakeKernel } from '../../src/kernel/fake'
@@ -36,13 +36,13 @@ function bed(options: Partial<ResolvedGuardOptions> = {}) {
   const acted: string[] = []
   const evictor = new Evictor(registry, {
     isIdle: (c) => !(c as unknown as { _activeQuery: unknown })._activeQuery,
-    removeIdle: () => acted.push('remove'), destroy: () => acted.push('destroy'), retire: () => acted.push('retire'), failConnect: () => acted.push('fail'),
+    removeIdle: () => acted.push('remove'), destroy: () => acted.push('destroy'), retire: () => acted.push('retire'), failConnect: () => acted.push('fail'), refuse: () => acted.push('refuse'),
   }, 'destroy', { verdict: () => {}, evicted: () => {} }, () => {})
-  const probes = new Probes({}, () => 1000, () => {}, () => {}, async () => ({ endpoint: '', alive: true, startedAt: 0, finishedAt: 0 }))
+  const probes = new HostProbes({}, () => 1000, () => {}, () => {}, async () => ({ endpoint: '', alive: true, startedAt: 0, finishedAt: 0 }))
   const passes: boolean[] = []
   const health: string[] = []
   const scheduler = new Scheduler({
-    registry, kernel, options: o, topology, singleRegion: false, evictor, probes,
+    registry, kernel, options: o, topology, singleRegion: false, evictor, hostProbes: probes,
     onPass: (r) => passes.push(r.crossCheck),
     onHealth: (t) => health.push(`${t.endpoint} ${t.from} -> ${t.to}: ${t.evidence}`),
   })
@@ -53,7 +53,7 @@ function bed(options: Partial<ResolvedGuardOptions> = {}) {
     const fd = nextFd++
     const socket = { _handle: { fd }, remoteAddress: '10.0.0.1', remotePort: 5432, localAddress: '10.0.0.9', localPort: 40000 + fd, remoteFamily: 'IPv4' } as unknown as Socket
     registry.attachSocket(rec, { socket, transport: 'tcp', fd, inode: 1000 + fd, region: null, socketOptions: null })
-    registry.transition(rec, 'idle', 0)
+    registry.transition(rec, inFlight ? 'in-use' : 'idle', 0)
     kernel.samples.set(fd, quiet())
     kernel.inodes.set(fd, 1000 + fd)
     return rec

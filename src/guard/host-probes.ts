@@ -3,13 +3,13 @@
  * endpoint and at most one per minIntervalMs, and keeps the latest result per endpoint as a fact for the
  * next tick. A finished probe only records its result and calls `onResult`; it never runs the judge.
  */
-import { type ProbeTarget, probe } from './probe'
+import { type ProbeTarget, probe } from './host-probe'
 import type { ProbeResult } from '../judge/kernel-rules'
 
 /** At most this many recovery probes of one host in flight: a probe whose SYN was dropped is not waited for. */
 const RECOVERY_IN_FLIGHT = 3
 
-export class Probes {
+export class HostProbes {
   /** Latest finished probe per endpoint: a fact for the judge. */
   readonly results = new Map<string, ProbeResult>()
   private readonly running = new Set<string>()

@@ -14,7 +14,9 @@
 import { isIP } from 'node:net'
 import pg from 'pg'
 import type { ProbeResult } from '../judge/kernel-rules'
-import { clientConfigFor, destroyInUse, ownClient, rawSocketOf } from '../pg/adapter'
+import { clientConfigFor } from '../topology/connect'
+import { closeOwn, rawSocketOf } from '../pg/internals'
+import { ownClient } from '../pg/client-classes'
 
 /** After the server's first byte at f ms, the probe gets base + this x f to finish. */
 const SLOW_LINK_MULTIPLE = 8
@@ -69,7 +71,7 @@ export async function probe(poolOptions: object, target: ProbeTarget, timeoutMs:
     client.end().catch(() => {})
     return { endpoint: target.endpoint, alive: true, startedAt, finishedAt: Date.now() }
   } catch (err) {
-    destroyInUse(client, new Error('probe abandoned'))
+    closeOwn(client, new Error('probe abandoned'))
     const e = err as Error & { code?: string }
     // An ErrorResponse is the server talking: alive, whatever it said.
     const alive = err instanceof pg.DatabaseError
