@@ -34,6 +34,7 @@ import { queryRole, readPoolConfig } from './pool-config'
 import { HostProbes } from './host-probes'
 import { type ConnRecord, type ConnState, Registry } from './registry'
 import { Scheduler } from './scheduler'
+import { holdCoarseClock } from '../util/time'
 
 /** A host probe's deadline is at least this many times the host's measured login time (SCRAM is ~4 round trips). */
 const PROBE_LOGIN_MULTIPLE = 4
@@ -50,6 +51,8 @@ export interface Attachment {
 export interface Parts {
   poolName: string
   releaseName(): void
+  /** Lets go of the hot path's coarse clock (util/time.ts). */
+  releaseClock(): void
   registry: Registry
   topology: Topology
   scheduler: Scheduler
@@ -107,11 +110,13 @@ export function assemble(
   )
   // The use-time histogram on every release, only while an SDK reads it.
   const useTime = (): void => {
+    lifecycle.usePreciseClock()
     registry.hooks.released = (rec, now) => {
       if (rec.lastAcquiredAt !== null) metrics.useTime(now - rec.lastAcquiredAt)
     }
   }
 
+  const releaseClock = holdCoarseClock()
   const sockopt = kernel.sockopt()
   const inDoubt = o.resolveInDoubt ? new InDoubtResolver({ poolOptions, topology, timeoutMs: o.probeTimeoutMs, onResolved: (r) => metrics.resolved(r) }) : undefined
   const evictor: Evictor = new Evictor(
@@ -197,8 +202,8 @@ export function assemble(
       },
     }),
     clientCreated: (client, attempt) => lifecycle.created(client, (attempt as Attempt | undefined) ?? null),
-    acquiring: (client, isNew) => lifecycle.acquiring(client, isNew),
-    released: (client) => lifecycle.released(client),
+    acquiring: lifecycle.acquiring,
+    released: lifecycle.released,
     connectFailed: (err) => {
       if (isPoolTimeout(err)) metrics.timeout()
     },
@@ -227,5 +232,5 @@ export function assemble(
   lifecycle.listen()
   // A pool that another library created may already hold clients.
   for (const client of clientsOf(pool)) if (canSeeInto(client)) lifecycle.adopt(client)
-  return { poolName: named.name, releaseName: named.release, registry, topology, scheduler, housekeeping, metrics, lifecycle, inDoubt, hostProbes, passStats }
+  return { poolName: named.name, releaseName: named.release, releaseClock, registry, topology, scheduler, housekeeping, metrics, lifecycle, inDoubt, hostProbes, passStats }
 }

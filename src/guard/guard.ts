@@ -179,6 +179,7 @@ export class Guard extends EventEmitter<GuardEvents> {
     p.metrics.close()
     this.leave()
     p.releaseName()
+    p.releaseClock()
   }
 
   /**

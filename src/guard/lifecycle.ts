@@ -15,6 +15,7 @@ import { backendPidOf, fdOf, followReportedRole, isIdleInPool, onErrorMessage, o
 import { keepsTxStatus, trackTxStatus, trackXid } from '../pg/in-flight'
 import { mayWrite } from '../judge/outcome-rules'
 import { hardenSocket } from '../socket/harden'
+import { COARSE_CLOCK_MS, coarseClock } from '../util/time'
 import type { Attempt } from '../topology/hosts'
 import type { Regions } from '../topology/regions'
 import type { Topology } from '../topology/topology'
@@ -43,12 +44,28 @@ export interface LifecycleDeps {
 
 export class Lifecycle {
   private readonly checkout: boolean
-  private readonly checkoutIdleMs: number
+  /** Idle at least this long on the hot path's clock: checked before it is handed out. */
+  private checkoutAfterMs: number
+  /**
+   * The hot path's clock: coarse (util/time.ts, at most COARSE_CLOCK_MS behind), so a checkout reads no
+   * clock; Date.now once something needs milliseconds (the use-time histogram).
+   */
+  private precise = false
+  private readonly registry: Registry
 
   constructor(private readonly d: LifecycleDeps) {
+    this.registry = d.registry
     // The checkout check needs TCP_INFO: off where it cannot be read (the option, or no FFI / not Linux).
     this.checkout = d.options.checkoutCheck && d.kernel.samplingUnavailable() === null
-    this.checkoutIdleMs = d.options.checkoutCheckIdleMs
+    // Both ends of an idle period may read up to COARSE_CLOCK_MS late: a client idle checkoutCheckIdleMs
+    // always shows at least this much.
+    this.checkoutAfterMs = Math.max(0, d.options.checkoutCheckIdleMs - COARSE_CLOCK_MS)
+  }
+
+  /** Hand-out and take-back read Date.now from here on (a metric reads use time in milliseconds). */
+  usePreciseClock(): void {
+    this.precise = true
+    this.checkoutAfterMs = this.d.options.checkoutCheckIdleMs
   }
 
   /** pg-pool built a client (not connected yet). */
@@ -103,26 +120,29 @@ export class Lifecycle {
   /**
    * pg-pool hands the client out (pool wrappers, before pg-pool's own _acquireClient): an idle one is
    * checked first, unless it was idle too briefly to have died unseen; false when it was evicted instead.
-   * The hot path: the record is on the client, one clock read serves the check and the transition.
+   * The hot path: the record is on the client, the coarse clock serves the check and the transition. An
+   * arrow, so the pool calls it directly (no wrapper between).
    */
-  acquiring(client: Client, isNew: boolean): boolean {
-    const rec = this.d.registry.get(client)
-    if (!rec) return true
-    const now = Date.now()
-    if (!isNew && this.checkout && rec.state === 'idle' && rec.transport === 'tcp' && (rec.lastReleasedAt === null || now - rec.lastReleasedAt >= this.checkoutIdleMs)) {
-      if (!this.d.decideCheckout(rec, now)) return false
+  readonly acquiring = (client: Client, isNew: boolean): boolean => {
+    const registry = this.registry
+    const rec = registry.get(client)
+    if (rec === undefined) return true
+    const now = this.precise ? Date.now() : coarseClock.now
+    if (!isNew && this.checkout && rec.state === 'idle' && rec.transport === 'tcp' && (rec.lastReleasedAt === null || now - rec.lastReleasedAt >= this.checkoutAfterMs)) {
+      if (!this.d.decideCheckout(rec, Date.now())) return false
     }
-    this.d.registry.transition(rec, 'in-use', now)
+    registry.transition(rec, 'in-use', now)
     return true
   }
 
-  /** pg-pool takes the client back (before it decides to keep or remove it): idle from here. */
-  released(client: Client): void {
-    const rec = this.d.registry.get(client)
-    if (!rec) return
-    this.d.registry.transition(rec, 'idle', Date.now())
+  /** pg-pool takes the client back (before it decides to keep or remove it): idle from here. The hot path too. */
+  readonly released = (client: Client): void => {
+    const registry = this.registry
+    const rec = registry.get(client)
+    if (rec === undefined) return
+    registry.transition(rec, 'idle', this.precise ? Date.now() : coarseClock.now)
     if (rec.server === null && !rec.identityAsked && rec.transport === 'tcp') {
-      this.d.registry.noteIdentityAsked(rec)
+      registry.noteIdentityAsked(rec)
       this.d.identityLater?.(client)
     }
   }

@@ -164,7 +164,7 @@ export class Registry {
   /** The record of a client this registry tracks (on the client itself: no lookup), until it ended. */
   get(client: Client): ConnRecord | undefined {
     const rec = slotOf(client) as ConnRecord | undefined
-    return rec !== undefined && rec.state !== 'ended' && rec.id !== undefined ? rec : undefined
+    return rec !== undefined && rec.state !== 'ended' ? rec : undefined
   }
 
   records(): ConnRecord[] {
@@ -178,21 +178,23 @@ export class Registry {
   transition(record: ConnRecord, to: ConnState, now: number): void {
     const rec = record as Mutable<ConnRecord>
     const from = rec.state
-    if (from === to || from === 'ended') return
+    // Small enough to be inlined into the hand-out and take-back: every other change is in move().
     if (to === 'in-use' && from === 'idle') {
       rec.state = 'in-use'
       rec.lastAcquiredAt = now
       rec.uses++
       rec.leakReported = false
-      return
-    }
-    if (to === 'idle' && from === 'in-use') {
+    } else if (to === 'idle' && from === 'in-use') {
       rec.state = 'idle'
       rec.lastReleasedAt = now
       rec.acquiredStack = null
-      this.hooks.released?.(rec, now)
-      return
+      if (this.hooks.released !== undefined) this.hooks.released(rec, now)
+    } else if (from !== to && from !== 'ended') {
+      this.move(rec, from, to, now)
     }
+  }
+
+  private move(rec: Mutable<ConnRecord>, from: ConnState, to: ConnState, now: number): void {
     // A condemned client only ever leaves: evicting ends; retiring is evicted or ends.
     if (from === 'evicting' && to !== 'ended') return
     if (from === 'retiring' && to !== 'evicting' && to !== 'ended') return

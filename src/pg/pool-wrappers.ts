@@ -213,6 +213,11 @@ export const wrap = {
   acquireClient(pool: PgPool, hooks: PoolHooks, orig: AcquireClient, client: Client, item: PendingItem, idleListener: unknown, isNew: boolean): unknown {
     const acquiring = hooks.acquiring
     if (!acquiring || acquiring(client, isNew)) return orig(client, item, idleListener, isNew)
+    return wrap.handOutRefused(pool, item)
+  },
+
+  /** The client meant for `item` was evicted instead: the waiter goes back to the head of the queue. */
+  handOutRefused(pool: PgPool, item: PendingItem): undefined {
     const p = pool$(pool)
     if (!item.timedOut) p._pendingQueue.unshift(item)
     p._pulseQueue()

@@ -13,7 +13,7 @@ import { resolveGuardOptions } from '../options'
 import { parseHosts } from '../topology/hosts'
 import { type AcquireClient, type ClientClass, type PendingItem } from '../pg/internals'
 import { guardedClientClass } from '../pg/client-classes'
-import { HookBinding, type Release, wrap } from '../pg/pool-wrappers'
+import { HookBinding, type PoolHooks, type Release, wrap } from '../pg/pool-wrappers'
 
 export interface PoolConfig extends Omit<pg.PoolConfig, 'host' | 'port'> {
   /** One host, a comma-separated list ('a,b') or an array, tried in order as libpq does. */
@@ -28,17 +28,20 @@ export interface PoolConfig extends Omit<pg.PoolConfig, 'host' | 'port'> {
 interface PgPoolMethods {
   newClient(item: PendingItem): void
   _afterConnect(...args: unknown[]): unknown
-  _acquireClient: AcquireClient
-  _release: Release
+  _acquireClient(...args: Parameters<AcquireClient>): unknown
+  _release(...args: Parameters<Release>): unknown
 }
 
 const base = pg.Pool.prototype as unknown as PgPoolMethods & pg.Pool
+/** pg.Pool itself, typed with the methods overridden below (so they call pg-pool's through `super`). */
+const PgPool = pg.Pool as unknown as new (config?: pg.PoolConfig) => pg.Pool & PgPoolMethods
 
-export class Pool extends pg.Pool {
+export class Pool extends PgPool {
   readonly guard: Guard
   readonly #binding: HookBinding
-  readonly #acquireClient: AcquireClient
-  readonly #release: Release
+  /** The guard's hand-out and take-back hooks, read once: the two overrides below run on every checkout. */
+  readonly #acquiring: NonNullable<PoolHooks['acquiring']> | undefined
+  readonly #released: NonNullable<PoolHooks['released']> | undefined
 
   constructor(config?: PoolConfig) {
     const { guard: guardOptions, rest } = splitConfig(config)
@@ -49,14 +52,13 @@ export class Pool extends pg.Pool {
     const Client = ((rest as { Client?: ClientClass } | undefined)?.Client ?? pg.Client) as ClientClass
     super(Object.assign(rest ?? {}, { Client: guardedClientClass(Client, binding, unguardedWarning(Client)) }) as pg.PoolConfig)
     this.#binding = binding
-    // pg-pool's own methods, bound once: the overrides below run on every checkout.
-    this.#acquireClient = base._acquireClient.bind(this)
-    this.#release = base._release.bind(this)
     hideCredentials(this.options, ['connectionString', 'Client'])
     this.guard = new Guard(this, guardOptions, { binding })
+    this.#acquiring = binding.hooks?.acquiring
+    this.#released = binding.hooks?.released
   }
 
-  newClient(item: PendingItem): void {
+  override newClient(item: PendingItem): void {
     wrap.newClient(this, this.#binding, (i) => base.newClient.call(this, i), item)
   }
 
@@ -64,16 +66,22 @@ export class Pool extends pg.Pool {
     return wrap.end(this, this.#binding.hooks!, (...a) => (base.end as (...x: unknown[]) => unknown).apply(this, a), args) as Promise<void>
   }
 
-  _afterConnect(...args: unknown[]): unknown {
+  override _afterConnect(...args: unknown[]): unknown {
     return wrap.afterConnect(this, this.#binding.hooks!, (...a) => base._afterConnect.apply(this, a), args)
   }
 
-  _acquireClient(client: pg.Client, item: PendingItem, idleListener: unknown, isNew: boolean): unknown {
-    return wrap.acquireClient(this, this.#binding.hooks!, this.#acquireClient, client, item, idleListener, isNew)
+  // The two overrides on every checkout: the guard's hook, then pg-pool's own method (wrap.acquireClient
+  // and wrap.release, written out: no closure or bound function between them on the hot path).
+  override _acquireClient(client: pg.Client, item: PendingItem, idleListener: unknown, isNew: boolean): unknown {
+    const acquiring = this.#acquiring
+    if (acquiring === undefined || acquiring(client, isNew)) return super._acquireClient(client, item, idleListener, isNew)
+    return wrap.handOutRefused(this, item)
   }
 
-  _release(client: pg.Client, idleListener: unknown, err: unknown): unknown {
-    return wrap.release(this.#binding.hooks!, this.#release, client, idleListener, err)
+  override _release(client: pg.Client, idleListener: unknown, err: unknown): unknown {
+    const released = this.#released
+    if (released !== undefined) released(client)
+    return super._release(client, idleListener, err)
   }
 }
 
