@@ -298,7 +298,7 @@ export const GUARD_DEFAULTS_TABLE: { readonly [K in keyof ResolvedGuardOptions]-
   },
   checkoutCheckIdleMs: {
     value: 100, unit: 'ms', check: timerMs,
-    why: 'a busy pool\'s clients are idle for microseconds and skip the check (one clock read), so the hot path does not pay its ~1.8 µs; a client idle 100 ms or more — where server idle timeouts, NAT drops and dead peers happen — is always checked',
+    why: 'a busy pool\'s clients are idle for microseconds and skip the check (no clock read: the hot path\'s coarse clock), so the hot path does not pay its ~1.8 µs; a client idle 100 ms or more — where server idle timeouts, NAT drops and dead peers happen — is always checked',
   },
   targetSessionAttrs: {
     value: 'any', unit: '', check: oneOf(TARGET_SESSION_ATTRS), shown: "'any' (or the URL's target_session_attrs)",

@@ -171,14 +171,7 @@ async function actSplitBrain(c: Cluster, steadyMs: number, windowMs: number, pro
   const [a, b] = c.servers
   const pair = await sides(c.config, [a.host, b.host], c.port, a.host, c.port, provider, 'act2')
   cleanups.push(() => endSides(pair))
-  await Promise.all(pair.map((s) => s.load.firstAckOn(a.host)))
-  await sleep(steadyMs)
-  await c.caughtUp()
-  const promotedAt = Date.now()
-  await c.promote(b)
-  out(`  t+${((Date.now() - promotedAt) / 1000).toFixed(1)} s  ${b.host} promoted; ${a.host} still up and writable`)
-  await timeline(pair, promotedAt, windowMs, a.host, b.host, out)
-  return outcome(pair, promotedAt, windowMs, a.host, b.host)
+  return promoteWhileWriting(c, pair, steadyMs, windowMs, out, `${a.host} still up and writable`)
 }
 
 async function actVip(c: Cluster, steadyMs: number, windowMs: number, provider: unknown, out: (l: string) => void, cleanups: (() => unknown)[]): Promise<ActOutcome> {
@@ -188,13 +181,24 @@ async function actVip(c: Cluster, steadyMs: number, windowMs: number, provider: 
   // The guarded pool gets nothing but the address and its defaults: it learns the standby from the primary.
   const pair = await sides(c.config, vip.host, vip.port, vip.host, vip.port, provider, 'act3', true)
   cleanups.push(() => endSides(pair))
+  return promoteWhileWriting(c, pair, steadyMs, windowMs, out, `${vip.host} now leads there; ${a.host} still up and writable`, () => vip.switchTo(b))
+}
+
+/**
+ * Both sides writing to the first server, then the second promoted (and `then`, e.g. a virtual address
+ * switched), said at the time it is done, and the timeline of the window after it.
+ */
+async function promoteWhileWriting(
+  c: Cluster, pair: Awaited<ReturnType<typeof sides>>, steadyMs: number, windowMs: number, out: (l: string) => void, said: string, then?: () => Promise<unknown>
+): Promise<ActOutcome> {
+  const [a, b] = c.servers
   await Promise.all(pair.map((s) => s.load.firstAckOn(a.host)))
   await sleep(steadyMs)
   await c.caughtUp()
   const promotedAt = Date.now()
   await c.promote(b)
-  await vip.switchTo(b)
-  out(`  t+${((Date.now() - promotedAt) / 1000).toFixed(1)} s  ${b.host} promoted; ${vip.host} now leads there; ${a.host} still up and writable`)
+  await then?.()
+  out(`  t+${((Date.now() - promotedAt) / 1000).toFixed(1)} s  ${b.host} promoted; ${said}`)
   await timeline(pair, promotedAt, windowMs, a.host, b.host, out)
   return outcome(pair, promotedAt, windowMs, a.host, b.host)
 }

@@ -18,14 +18,14 @@ import type { KernelPort } from '../kernel/port'
 import type { GuardOptions, ResolvedGuardOptions } from '../options'
 import { queriesOf, xidOf } from '../pg/in-flight'
 import { canSeeInto, clientsOf, destroyInUse, endQuietly, removeIdle, failConnect, isPoolTimeout, retireOnRelease } from '../pg/internals'
-import { type HookBinding, instrumentConnect, patchPool, type PoolHooks } from '../pg/pool-wrappers'
+import { instrumentConnect, patchPool, type PoolHooks } from '../pg/pool-wrappers'
 import { PoolMetrics, uniquePoolName } from '../telemetry/metrics'
 import { connectPlanner } from '../topology/connect'
 import type { Attempt } from '../topology/hosts'
 import { Regions } from '../topology/regions'
 import { defaultLookup, Topology } from '../topology/topology'
 import { type EvictionActions, type EvictionEvent, Evictor } from './evictor'
-import type { GuardEvents } from './guard'
+import type { Attachment, GuardEvents } from './guard'
 import { Housekeeping } from './housekeeping'
 import { InDoubtResolver, inDoubtWrite } from './in-doubt'
 import { Lifecycle, unguardedWarning } from './lifecycle'
@@ -38,15 +38,6 @@ import { holdCoarseClock } from '../util/time'
 
 /** A host probe's deadline is at least this many times the host's measured login time (SCRAM is ~4 round trips). */
 const PROBE_LOGIN_MULTIPLE = 4
-
-/** How the guard joins its pool: `binding` for a pool built with the guarded Client class (pool/pool.ts). */
-export interface Attachment {
-  binding?: HookBinding
-  /** How to act on this owner's clients, where it is not a pg-pool (guard/standalone.ts). */
-  actions?: EvictionActions
-  /** Before the default pool name (server.address:server.port/db.namespace), e.g. 'standalone '. */
-  namePrefix?: string
-}
 
 export interface Parts {
   poolName: string

@@ -14,16 +14,25 @@ import type { ReplicationTransition } from '../judge/replication-rules'
 import { defaultKernel, type KernelPort } from '../kernel/port'
 import { type GuardOptions, type ResolvedGuardOptions, resolveGuardOptions } from '../options'
 import { clientsOf } from '../pg/internals'
-import { claimPool } from '../pg/pool-wrappers'
+import { claimPool, type HookBinding } from '../pg/pool-wrappers'
 import type { TargetSessionAttrs } from '../topology/hosts'
 import type { HostState, ServerState } from '../topology/topology'
-import { assemble, type Attachment, type Emit, type Parts } from './assemble'
-import type { EvictionEvent } from './evictor'
+import { assemble, type Emit, type Parts } from './assemble'
+import type { EvictionActions, EvictionEvent } from './evictor'
 import type { LeakReport } from './housekeeping'
 import { type ForeignSocket, joinProcessView } from './process-view'
 import { type ConnSnapshot, toSnapshot } from './registry'
 
-export type { Attachment, EvictionEvent, LeakReport }
+export type { EvictionEvent, LeakReport }
+
+/** How the guard joins its pool: `binding` for a pool built with the guarded Client class (pool/pool.ts). */
+export interface Attachment {
+  binding?: HookBinding
+  /** How to act on this owner's clients, where it is not a pg-pool (guard/standalone.ts). */
+  actions?: EvictionActions
+  /** Before the default pool name (server.address:server.port/db.namespace), e.g. 'standalone '. */
+  namePrefix?: string
+}
 
 /** The topology as the guard sees it: which host is primary, and each host's state. */
 export interface TopologySnapshot {

@@ -25,7 +25,7 @@
 import pg from 'pg'
 import type { ResolvedOutcome } from '../errors'
 import { clientConfigFor } from '../topology/connect'
-import { closeOwn, rawSocketOf } from '../pg/internals'
+import { backendPidOf, closeOwn, connectOwn } from '../pg/internals'
 import { ownClient } from '../pg/client-classes'
 import type { ServerIdentity, SessionIdentity } from '../topology/identity'
 import type { Topology } from '../topology/topology'
@@ -142,10 +142,8 @@ export class InDoubtResolver {
     client.on('error', () => {})
     try {
       const id = await withDeadline(async () => {
-        const connecting = client.connect()
-        rawSocketOf(client)?.unref() // the guard's own sockets never keep a process alive
-        await connecting
-        return this.d.topology.identity.read(client, (client as unknown as { processID: number | null }).processID ?? null)
+        await connectOwn(client)
+        return this.d.topology.identity.read(client, backendPidOf(client))
       }, this.d.timeoutMs)
       if (!id) return null
       if (id.server.id === w.server.id) return fenced ? null : await this.onSameServer(client, w, id)

@@ -15,7 +15,7 @@ import { backendPidOf, fdOf, followReportedRole, isIdleInPool, onErrorMessage, o
 import { keepsTxStatus, trackTxStatus, trackXid } from '../pg/in-flight'
 import { mayWrite } from '../judge/outcome-rules'
 import { hardenSocket } from '../socket/harden'
-import { COARSE_CLOCK_MS, coarseClock } from '../util/time'
+import { coarseClock, monoNow } from '../util/time'
 import type { Attempt } from '../topology/hosts'
 import type { Regions } from '../topology/regions'
 import type { Topology } from '../topology/topology'
@@ -44,11 +44,12 @@ export interface LifecycleDeps {
 
 export class Lifecycle {
   private readonly checkout: boolean
-  /** Idle at least this long on the hot path's clock: checked before it is handed out. */
-  private checkoutAfterMs: number
+  /** Idle at least this long (checkoutCheckIdleMs): checked before it is handed out. */
+  private readonly checkoutAfterMs: number
   /**
-   * The hot path's clock: coarse (util/time.ts, at most COARSE_CLOCK_MS behind), so a checkout reads no
-   * clock; Date.now once something needs milliseconds (the use-time histogram).
+   * The clock of the state's timestamps on the hot path: coarse (util/time.ts, at most COARSE_CLOCK_MS
+   * behind while the event loop runs); the monotonic clock itself once something needs milliseconds (the
+   * use-time histogram).
    */
   private precise = false
   private readonly registry: Registry
@@ -57,15 +58,14 @@ export class Lifecycle {
     this.registry = d.registry
     // The checkout check needs TCP_INFO: off where it cannot be read (the option, or no FFI / not Linux).
     this.checkout = d.options.checkoutCheck && d.kernel.samplingUnavailable() === null
-    // Both ends of an idle period may read up to COARSE_CLOCK_MS late: a client idle checkoutCheckIdleMs
-    // always shows at least this much.
-    this.checkoutAfterMs = Math.max(0, d.options.checkoutCheckIdleMs - COARSE_CLOCK_MS)
+    // The release is stamped on the coarse clock (up to COARSE_CLOCK_MS early), the checkout reads the
+    // clock: a measured idle time is never shorter than the real one, so the threshold holds as it is.
+    this.checkoutAfterMs = d.options.checkoutCheckIdleMs
   }
 
-  /** Hand-out and take-back read Date.now from here on (a metric reads use time in milliseconds). */
+  /** Hand-out and take-back read the monotonic clock itself from here on (a metric reads use time in milliseconds). */
   usePreciseClock(): void {
     this.precise = true
-    this.checkoutAfterMs = this.d.options.checkoutCheckIdleMs
   }
 
   /** pg-pool built a client (not connected yet). */
@@ -120,18 +120,21 @@ export class Lifecycle {
   /**
    * pg-pool hands the client out (pool wrappers, before pg-pool's own _acquireClient): an idle one is
    * checked first, unless it was idle too briefly to have died unseen; false when it was evicted instead.
-   * The hot path: the record is on the client, the coarse clock serves the check and the transition. An
-   * arrow, so the pool calls it directly (no wrapper between).
+   * The hot path: the record is on the client, one clock read serves the check, the coarse clock the
+   * transition. An arrow, so the pool calls it directly (no wrapper between).
    */
   readonly acquiring = (client: Client, isNew: boolean): boolean => {
     const registry = this.registry
     const rec = registry.get(client)
     if (rec === undefined) return true
-    const now = this.precise ? Date.now() : coarseClock.now
-    if (!isNew && this.checkout && rec.state === 'idle' && rec.transport === 'tcp' && (rec.lastReleasedAt === null || now - rec.lastReleasedAt >= this.checkoutAfterMs)) {
-      if (!this.d.decideCheckout(rec, Date.now())) return false
+    if (!isNew && this.checkout && rec.state === 'idle' && rec.transport === 'tcp') {
+      // The one clock read of a checkout: the event loop may have been blocked since the release (the
+      // coarse clock stood still meanwhile, and the server's FIN may be in the kernel), so the idle time is
+      // real time since the coarse release stamp, which is never later than the release itself.
+      const idleMs = rec.lastReleasedAt === null ? Infinity : monoNow() - rec.lastReleasedAt
+      if (idleMs >= this.checkoutAfterMs && !this.d.decideCheckout(rec, Date.now())) return false
     }
-    registry.transition(rec, 'in-use', now)
+    registry.transition(rec, 'in-use', this.precise ? monoNow() : coarseClock.now)
     return true
   }
 
@@ -140,7 +143,7 @@ export class Lifecycle {
     const registry = this.registry
     const rec = registry.get(client)
     if (rec === undefined) return
-    registry.transition(rec, 'idle', this.precise ? Date.now() : coarseClock.now)
+    registry.transition(rec, 'idle', this.precise ? monoNow() : coarseClock.now)
     if (rec.server === null && !rec.identityAsked && rec.transport === 'tcp') {
       registry.noteIdentityAsked(rec)
       this.d.identityLater?.(client)

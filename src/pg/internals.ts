@@ -262,6 +262,17 @@ export function destroyInUse(client: Client, err: Error, perQuery?: readonly Err
 }
 
 /**
+ * Connects one of the guard's own clients (host monitors, promotion watches, address checks, the in-doubt
+ * resolver): its socket is unref'd as soon as it exists, so the guard's own connections never keep a
+ * process alive.
+ */
+export function connectOwn(client: Client): Promise<unknown> {
+  const connecting = client.connect()
+  rawSocketOf(client)?.unref()
+  return connecting
+}
+
+/**
  * The guard's own connections (host monitors, promotion watches, probes, address checks, the in-doubt
  * resolver) are closed here, never through the evictor, which is for the clients of the pool's owner.
  */

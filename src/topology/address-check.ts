@@ -9,7 +9,7 @@
  * for a promotion (topology.ts, "discovered" hosts).
  */
 import pg from 'pg'
-import { closeOwn, rawSocketOf } from '../pg/internals'
+import { backendPidOf, closeOwn, connectOwn, rawSocketOf } from '../pg/internals'
 import { ownClient } from '../pg/client-classes'
 import { withDeadline } from '../util/time'
 import type { IdentityReader, SessionIdentity } from './identity'
@@ -29,10 +29,8 @@ export async function checkAddress(config: Record<string, unknown>, reader: Iden
   client.on('error', () => {})
   try {
     const identity = await withDeadline(async () => {
-      const connecting = client.connect()
-      rawSocketOf(client)?.unref() // the guard's own sockets never keep a process alive
-      await connecting
-      return reader.read(client, (client as unknown as { processID: number | null }).processID ?? null, true)
+      await connectOwn(client)
+      return reader.read(client, backendPidOf(client), true)
     }, timeoutMs)
     const ip = rawSocketOf(client)?.remoteAddress ?? null
     client.end().catch(() => {})

@@ -16,7 +16,7 @@
  */
 import pg from 'pg'
 import { withDeadline } from '../util/time'
-import { closeOwn, rawSocketOf } from '../pg/internals'
+import { closeOwn, connectOwn, rawSocketOf } from '../pg/internals'
 import { ownClient } from '../pg/client-classes'
 import type { HostSpec, ServerRole } from './hosts'
 import { PromotionWatch } from './promotion-watch'
@@ -188,9 +188,7 @@ export class HostMonitor {
     const client = ownClient(pg, this.config())
     client.on('error', () => {})
     this.client = client
-    const connecting = this.withDeadline(() => client.connect())
-    rawSocketOf(client)?.unref() // the guard's own sockets never keep a process alive
-    await connecting
+    await this.withDeadline(() => connectOwn(client))
     return client
   }
 

@@ -14,7 +14,7 @@
  * monitor sees a standby.
  */
 import pg from 'pg'
-import { closeOwn, rawSocketOf } from '../pg/internals'
+import { closeOwn, connectOwn, rawSocketOf } from '../pg/internals'
 import { ownClient } from '../pg/client-classes'
 import { withDeadline } from '../util/time'
 import { ROLE_SQL, type RoleRow } from './role-query'
@@ -81,8 +81,7 @@ export class PromotionWatch {
       client.on('notice', (msg: { message?: string }) => {
         if (msg.message?.startsWith(REPLAYED_NOTICE)) replayed = msg.message.slice(REPLAYED_NOTICE.length)
       })
-      await withDeadline(() => client.connect(), this.timeoutMs)
-      rawSocketOf(client)?.unref()
+      await withDeadline(() => connectOwn(client), this.timeoutMs)
       while (!this.stopped) {
         const results = (await withDeadline(() => client.query(WATCH_SQL), this.timeoutMs + WATCH_WAIT_MS)) as unknown as pg.QueryResult[]
         if (this.stopped) return

@@ -15,7 +15,7 @@
  */
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
-import { type EvictionEvent, Pool } from '../../src/index'
+import { type EvictionEvent, Pool, type PoolConfig } from '../../src/index'
 import { type Cluster, startCluster } from '../../src/testing/cluster'
 import type { VirtualAddress } from '../../src/testing/virtual-address'
 import { writeLoad } from '../../src/testing/workload'
@@ -33,27 +33,33 @@ after(async () => {
   for (const c of clusters) await c.stop()
 })
 
-async function setup(net: string, ownReplicationAddress: boolean): Promise<{ c: Cluster; vip: VirtualAddress }> {
+/** A cluster behind a virtual address, a pool given only that address, and its evictions as they come. */
+async function setup(net: string, ownReplicationAddress: boolean, pool: Partial<PoolConfig> = { max: 8 }) {
   const c = await startCluster({ standby: true, primaryHost: `${net}.2`, standbyHost: `${net}.3`, replicationFromOwnAddress: ownReplicationAddress })
   clusters.push(c)
   const vip = await c.virtualAddress({ address: `${net}.10` })
   vips.push(vip)
-  return { c, vip }
+  const p = new Pool({ ...c.config, host: vip.host, port: vip.port, ...pool })
+  p.on('error', () => {})
+  const evictions: EvictionEvent[] = []
+  p.guard.on('evict', (e) => evictions.push(e))
+  return { c, vip, pool: p, evictions, a: c.servers[0], b: c.servers[1] }
+}
+
+/** `setup` with 8 writers running, acknowledged by the primary and caught up on by the standby. */
+async function setupWriting(net: string, ownReplicationAddress: boolean) {
+  const s = await setup(net, ownReplicationAddress)
+  const load = await writeLoad(s.pool, { writers: 8, pauseMs: 20, table: 'vip_writes' })
+  await load.firstAckOn(s.a.host)
+  await s.c.caughtUp()
+  return { ...s, load }
 }
 
 const tally = (evictions: EvictionEvent[]): Record<string, number> => evictions.reduce<Record<string, number>>((m, e) => ({ ...m, [e.reason]: (m[e.reason] ?? 0) + 1 }), {})
 
 describe('failover behind a virtual address (DNAT), one configured address, default options', { skip }, () => {
   it(`standbys discovered and watched: the old primary is fenced at the promotion (≤ ${MAX_OLD_WRITES} writes after it, first new write ≤ ${MAX_FIRST_NEW_MS} ms)`, async () => {
-    const { c, vip } = await setup('127.0.61', true)
-    const [a, b] = c.servers
-    const pool = new Pool({ ...c.config, host: vip.host, port: vip.port, max: 8 })
-    pool.on('error', () => {})
-    const evictions: EvictionEvent[] = []
-    pool.guard.on('evict', (e) => evictions.push(e))
-    const load = await writeLoad(pool, { writers: 8, pauseMs: 20, table: 'vip_writes' })
-    await load.firstAckOn(a.host)
-    await c.caughtUp()
+    const { c, vip, pool, evictions, a, b, load } = await setupWriting('127.0.61', true)
     // The standby, learnt from the primary's pg_stat_replication, is watched (a session in a bounded wait).
     await until(() => pool.guard.topology().hosts.some((h) => h.discoveredFrom !== null && h.key === `${b.host}:${b.port}` && h.role?.inHotStandby === true), 'the standby is discovered and read')
     await until(() => {
@@ -85,15 +91,7 @@ describe('failover behind a virtual address (DNAT), one configured address, defa
   })
 
   it('standbys out of reach: the address checks find the address leading to a primary on a higher timeline', async () => {
-    const { c, vip } = await setup('127.0.62', false)
-    const [a, b] = c.servers
-    const pool = new Pool({ ...c.config, host: vip.host, port: vip.port, max: 8 })
-    pool.on('error', () => {})
-    const evictions: EvictionEvent[] = []
-    pool.guard.on('evict', (e) => evictions.push(e))
-    const load = await writeLoad(pool, { writers: 8, pauseMs: 20, table: 'vip_writes' })
-    await load.firstAckOn(a.host)
-    await c.caughtUp()
+    const { c, vip, pool, evictions, a, b, load } = await setupWriting('127.0.62', false)
     // The walreceiver leaves from 127.0.0.1 here: the guard learns an address it cannot reach, and says so.
     await until(() => pool.guard.topology().hosts.some((h) => h.discoveredFrom !== null && h.reachable === false), 'the unreachable standby address is reported')
     const unreachable = pool.guard.topology().hosts.find((h) => h.discoveredFrom !== null)!
@@ -117,12 +115,7 @@ describe('failover behind a virtual address (DNAT), one configured address, defa
   })
 
   it('an address moved to another server without a promotion: sessions rerouted — idle at once, a held one when released', async () => {
-    const { c, vip } = await setup('127.0.63', false)
-    const [a, b] = c.servers
-    const pool = new Pool({ ...c.config, host: vip.host, port: vip.port, max: 4, guard: { addressCheckIntervalMs: 200 } })
-    pool.on('error', () => {})
-    const evictions: EvictionEvent[] = []
-    pool.guard.on('evict', (e) => evictions.push(e))
+    const { vip, pool, evictions, a, b } = await setup('127.0.63', false, { max: 4, guard: { addressCheckIntervalMs: 200 } })
     // Three sessions, each back in the pool once (where a pooled session reads its server when nothing at
     // login asked for it), then taken again: one held through the move.
     for (const cl of await Promise.all([pool.connect(), pool.connect(), pool.connect()])) cl.release()

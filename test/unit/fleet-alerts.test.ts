@@ -6,57 +6,17 @@
  * rules run in a real Prometheus over a real fleet in test/kernel/fleet.test.ts and fleet-vip.test.ts.
  */
 import assert from 'node:assert/strict'
-import { execFileSync, spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import * as semconv from '../../src/telemetry/semconv'
-import type { InstrumentSpec } from '../../src/telemetry/semconv'
+import { dir, exposable, prom, promtool, promtoolMissing } from './prometheus-rules'
 
-const dir = join(__dirname, '..', '..', 'examples', 'prometheus')
 const rulesText = readFileSync(join(dir, 'fleet-alerts.yml'), 'utf8')
 const testsText = readFileSync(join(dir, 'fleet-alerts.test.yml'), 'utf8')
 const dashboard = JSON.parse(readFileSync(join(__dirname, '..', '..', 'examples', 'grafana', 'pg-pool-guard-fleet.json'), 'utf8')) as {
   panels: { title: string; type: string; targets: { expr: string }[] }[]
 }
-const PROMTOOL = process.env.PROMTOOL ?? 'promtool'
 
-function promtoolMissing(): string | undefined {
-  try {
-    execFileSync(PROMTOOL, ['--version'], { stdio: 'ignore' })
-    return undefined
-  } catch {
-    const why = `${PROMTOOL} is not installed (Debian package prometheus: /usr/bin/promtool; PROMTOOL names another)`
-    console.log(`# SKIP test/unit/fleet-alerts.test.ts (promtool): ${why}`)
-    return why
-  }
-}
-
-function promtool(...args: string[]): string {
-  const r = spawnSync(PROMTOOL, args, { cwd: dir, encoding: 'utf8' })
-  const out = `${r.stdout}${r.stderr}`
-  assert.equal(r.status, 0, `promtool ${args.join(' ')} failed:\n${out}`)
-  return out
-}
-
-const prom = (name: string): string => name.replace(/[^a-zA-Z0-9_]/g, '_')
-
-function exposable(): { metrics: Set<string>; labels: Set<string> } {
-  const metrics = new Set<string>()
-  const labels = new Set<string>()
-  for (const [key, value] of Object.entries(semconv)) {
-    if (key.startsWith('ATTR_') && typeof value === 'string') labels.add(prom(value))
-    if (typeof value !== 'object' || value === null) continue
-    for (const spec of Object.values(value as Record<string, InstrumentSpec>)) {
-      if (typeof spec?.name !== 'string') continue
-      const n = prom(spec.name)
-      if (spec.kind === 'counter') metrics.add(`${n}_total`)
-      else if (spec.kind === 'histogram') for (const s of ['_bucket', '_count', '_sum']) metrics.add(n + s)
-      else metrics.add(n)
-    }
-  }
-  return { metrics, labels }
-}
 
 const alerts = rulesText.split(/^\s*- alert: /m).slice(1).map((block) => ({ name: block.split('\n')[0].trim(), block: block.split(/^\s*- (record|alert): /m)[0] }))
 const records = [...rulesText.matchAll(/^\s+- record: (\S+)$/gm)].map((m) => m[1])
@@ -113,7 +73,7 @@ describe('fleet alert rules', () => {
     }
   })
 
-  const skip = promtoolMissing()
+  const skip = promtoolMissing('test/unit/fleet-alerts.test.ts')
 
   it('promtool check rules', { skip }, () => {
     const out = promtool('check', 'rules', 'fleet-alerts.yml')
