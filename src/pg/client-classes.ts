@@ -8,21 +8,38 @@ import type { Client } from 'pg'
 import { type ClientClass, canSeeInto, client$, endQuietly } from './internals'
 import type { HookBinding, PoolHooks } from './pool-wrappers'
 
-/** connect() with a check after login: a rejection ends the client quietly and fails the connect with it. */
-function connectThen(self: Client, connect: (cb: (err?: Error) => void) => void, afterConnect: (c: Client) => Promise<void>, callback?: (err?: Error) => void): Promise<unknown> | undefined {
-  // The owner's Promise class (pg's `Promise` option, e.g. bluebird): connect() returns one of its promises.
-  const P = (client$(self) as unknown as { _Promise?: PromiseConstructor })._Promise ?? Promise
-  const run = new P<void>((resolve, reject) => connect((err) => (err ? reject(err) : resolve())))
-    .then(() => afterConnect(self))
-    .catch((err: Error) => {
-      endQuietly(self)
-      throw err
-    })
+/**
+ * connect() with a check after login: a rejection ends the client quietly and fails the connect with it.
+ * With nothing to check (afterConnect returns undefined), a callback runs where pg runs it: inside pg's
+ * ReadyForQuery handler, before the client takes queries, so a query sent from the callback is queued as
+ * pg queues it (and one followed by end() in the same callback is never sent, as with pg).
+ */
+function connectThen(
+  self: Client, connect: (cb: (err?: Error) => void) => void, afterConnect: (c: Client) => Promise<void> | undefined, callback?: (err?: Error) => void
+): Promise<unknown> | undefined {
+  const failed = (err: Error): Error => {
+    endQuietly(self)
+    return err
+  }
   if (callback) {
-    run.then(() => callback(), callback)
+    connect((err) => {
+      if (err) return callback(failed(err))
+      const check = afterConnect(self)
+      if (check === undefined) return callback()
+      check.then(() => callback(), (e: Error) => callback(failed(e)))
+    })
     return undefined
   }
-  return run.then(() => self)
+  // The owner's Promise class (pg's `Promise` option, e.g. bluebird): connect() returns one of its promises.
+  const P = (client$(self) as unknown as { _Promise?: PromiseConstructor })._Promise ?? Promise
+  return new P<void>((resolve, reject) => connect((err) => (err ? reject(err) : resolve())))
+    .then(() => afterConnect(self))
+    .then(
+      () => self,
+      (err: Error) => {
+        throw failed(err)
+      }
+    )
 }
 
 type LooseClient = new (config?: unknown, ...rest: unknown[]) => { connect(callback?: (err?: Error) => void): Promise<unknown> | undefined }

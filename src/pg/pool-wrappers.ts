@@ -25,9 +25,10 @@ export interface PoolHooks {
   clientCreated(client: Client, attempt: unknown): void
   /**
    * Runs after a client connected and before the pool sees it (role and fencing checks). A rejection fails
-   * the connection attempt: the client is ended quietly and the planner may try the next host.
+   * the connection attempt: the client is ended quietly and the planner may try the next host. Undefined:
+   * nothing to check, and the connect callback runs where pg runs it (inside its ReadyForQuery handler).
    */
-  afterConnect?(client: Client): Promise<void>
+  afterConnect?(client: Client): Promise<void> | undefined
   /**
    * Before any attempt: an error to fail the new connection with at once (every host it could go to is
    * down), a promise of one (wait a bounded time for a host to come back first), or undefined to go ahead.

@@ -130,7 +130,7 @@ export function connectPlanner(d: ConnectDeps): Partial<PoolHooks> {
     if (identity) d.topology.observeLogin(key, identity, at)
     return identity
   }
-  hooks.afterConnect = async (client) => {
+  hooks.afterConnect = (client) => {
     const attempt = (slotOf(client)?.attempt as Attempt | undefined) ?? single
     if (!checksRole && !d.identityAtLogin && !d.topology.anyFenced()) {
       // Nothing to decide at login (no role asked for, no server fenced that the login could have
@@ -138,8 +138,11 @@ export function connectPlanner(d: ConnectDeps): Partial<PoolHooks> {
       // client when it is first back in the pool (identityLater, from the guard's release handler), for
       // one its owner holds the first moment it is idle, outside any transaction block.
       if (d.ownerHeld) whenIdle(client, () => void readIdentity(client, attempt).catch(() => {}))
-      return
+      return undefined
     }
+    return checkAtLogin(client, attempt)
+  }
+  const checkAtLogin = async (client: Client, attempt: Attempt): Promise<void> => {
     const state = d.topology.state(attempt.host, attempt.port)
     const key = `${attempt.host}:${attempt.port}`
     const identity = await readIdentity(client, attempt)
