@@ -15,7 +15,7 @@
  */
 import pg from 'pg'
 import { Pool } from '../src/index'
-import { lookupStream } from '../src/topology/connect'
+import { lookupStream } from '../src/topology/lookup'
 import { type Cluster, startCluster } from '../src/testing/cluster'
 import { blackhole, kernelFaultsUnavailable, loss } from '../src/testing/kernel-faults'
 import { writeLoad, type WriteWorkload } from '../src/testing/workload'

@@ -8,31 +8,21 @@ import { EventEmitter } from 'node:events'
 import { inspect } from 'node:util'
 import type { Client, Pool as PgPool } from 'pg'
 import { ErrorCodes, PoolGuardError } from '../errors'
-import type { HealthTransition, HostHealth } from '../judge/health-rules'
-import type { HostSummary, ProbeResult } from '../judge/kernel-rules'
-import type { ReplicationTransition } from '../judge/replication-rules'
+import type { HostHealth } from '../judge/health-rules'
+import type { HostSummary } from '../judge/kernel-rules'
 import { defaultKernel, type KernelPort } from '../kernel/port'
 import { type GuardOptions, type ResolvedGuardOptions, resolveGuardOptions } from '../options'
 import { clientsOf } from '../pg/internals'
-import { claimPool, type HookBinding } from '../pg/pool-wrappers'
+import { claimPool } from '../pg/pool-wrappers'
 import type { TargetSessionAttrs } from '../topology/hosts'
 import type { HostState, ServerState } from '../topology/topology'
 import { assemble, type Emit, type Parts } from './assemble'
-import type { EvictionActions, EvictionEvent } from './evictor'
-import type { LeakReport } from './housekeeping'
+import type { Attachment, EvictionEvent, GuardEvents, LeakReport } from './events'
 import { type ForeignSocket, joinProcessView } from './process-view'
 import { type ConnSnapshot, toSnapshot } from './registry'
 
-export type { EvictionEvent, LeakReport }
+export type { Attachment, EvictionEvent, GuardEvents, LeakReport }
 
-/** How the guard joins its pool: `binding` for a pool built with the guarded Client class (pool/pool.ts). */
-export interface Attachment {
-  binding?: HookBinding
-  /** How to act on this owner's clients, where it is not a pg-pool (guard/standalone.ts). */
-  actions?: EvictionActions
-  /** Before the default pool name (server.address:server.port/db.namespace), e.g. 'standalone '. */
-  namePrefix?: string
-}
 
 /** The topology as the guard sees it: which host is primary, and each host's state. */
 export interface TopologySnapshot {
@@ -44,19 +34,6 @@ export interface TopologySnapshot {
   servers: ServerState[]
 }
 
-export interface GuardEvents {
-  /** A host turned degraded or healthy again (from its sockets' TCP_INFO), with the evidence. */
-  health: [HealthTransition]
-  leak: [LeakReport]
-  evict: [EvictionEvent]
-  probe: [ProbeResult]
-  /**
-   * A host's replication link turned `lost` (a standby without its upstream, a primary without a standby:
-   * the moment before a promotion) or `ok` again, with the evidence. A warning: nothing is evicted for it.
-   */
-  replication: [ReplicationTransition]
-  topology: [HostState]
-}
 
 export class Guard extends EventEmitter<GuardEvents> {
   readonly options: ResolvedGuardOptions

@@ -6,7 +6,8 @@
 import pg from 'pg'
 import type { Client, Pool as PgPool } from 'pg'
 import type { GuardOptions, ResolvedGuardOptions } from '../options'
-import { clientConfigFor, lookupStream } from '../topology/connect'
+import { clientConfigFor } from '../topology/connect'
+import { lookupStream } from '../topology/lookup'
 import { ownClient } from '../pg/client-classes'
 import { type HostSpec, type LoadBalanceHosts, parseHosts, type ServerRole, type TargetSessionAttrs } from '../topology/hosts'
 

@@ -6,7 +6,7 @@
  */
 import type { Client } from 'pg'
 import { type ClientClass, canSeeInto, client$, endQuietly } from './internals'
-import type { HookBinding, PoolHooks } from './pool-wrappers'
+import type { HookBinding, PoolHooks } from './hooks'
 
 /**
  * connect() with a check after login: a rejection ends the client quietly and fails the connect with it.

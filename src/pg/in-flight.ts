@@ -12,12 +12,14 @@
  *   answer arrives right after the statement's and is taken off the connection before pg sees it. Once the
  *   id is known nothing more is sent until the transaction ends. So a COMMIT lost on the way can later be
  *   looked up with txid_status().
+ * - Acting on them: `destroyInUse` (each query its own error, later ones a not-sent copy, the socket
+ *   destroyed) and `whenIdle` (the guard's one query on a client its owner holds, sent when nothing is).
  */
 import type { Client } from 'pg'
-import { slotOf } from './internals'
+import { ConnectionEvictedError } from '../errors'
+import { client$, fdOf, hasQueryInFlight, rawSocketOf, slotOf, type TxStatus, type XidState } from './internals'
 
-/** The transaction status of the last ReadyForQuery: 'I' idle, 'T' in a block, 'E' in a failed block; null unknown. */
-export type TxStatus = 'I' | 'T' | 'E' | null
+export type { TxStatus, XidState }
 
 interface PgQuery {
   text?: unknown
@@ -39,14 +41,6 @@ interface Internals {
 
 const $ = (c: Client): Internals => c as unknown as Internals
 
-/** resolveInDoubt's tracking of one client's transaction id, kept on its slot (internals.ts ClientSlot). */
-export interface XidState {
-  /** The current transaction's id, once learnt (null until then, and after the transaction ended). */
-  xid: string | null
-  /** 0 nothing injected; 1 the statement's answer is still due; 2 taking ours off the connection. */
-  phase: 0 | 1 | 2
-  pending: string | null
-}
 
 
 const keeps = new WeakMap<object, boolean>()
@@ -200,4 +194,92 @@ function loadSerializer(): (text: string) => Buffer {
   const path = require.resolve('pg-protocol', { paths: [dirname(require.resolve('pg'))] })
   const { serialize } = require(path) as { serialize: { query(text: string): Buffer } }
   return (text) => serialize.query(text)
+}
+
+/**
+ * Destroy an in-use client's socket with `err`: pg rejects the running query with `err` at once and marks
+ * the client unqueryable, so pg-pool removes it on release. (The client also emits `err`; the guard keeps
+ * a listener on every client so that this never becomes an uncaught exception.) A query its holder sends
+ * afterwards gets a copy of `err` that says it was not sent, not pg's generic "not queryable".
+ *
+ * `perQuery`: each query in flight or queued gets its own error (in the order of in-flight.ts queriesOf),
+ * built by the guard for what became of it. `reset`: called with the socket's fd first (the guard sets
+ * SO_LINGER to 0 there, so the close sends an RST and no unacknowledged COMMIT is delivered late from an
+ * orphaned socket).
+ */
+export function destroyInUse(client: Client, err: Error, perQuery?: readonly Error[], reset?: (fd: number) => void): void {
+  const slot = slotOf(client)
+  if (slot) slot.evicted = err
+  rejectLaterQueries(client, err)
+  if (perQuery && perQuery.length > 0) failQueries(client, perQuery)
+  const fd = reset ? fdOf(rawSocketOf(client)) : undefined
+  if (fd !== undefined) reset!(fd)
+  client$(client).connection?.stream?.destroy(err)
+}
+
+/**
+ * From now on, `client.query()` rejects (or calls back) with a not-sent copy of `err`, as an own property of
+ * this one client: the class's query() stays pg's own, so the guard costs no query anything.
+ * Submittables (cursors, streams) go to pg, which fails them as not queryable.
+ */
+function rejectLaterQueries(client: Client, err: Error): void {
+  const original = (client as unknown as { query: (...a: unknown[]) => unknown }).query
+  const own = err instanceof ConnectionEvictedError ? err.withOutcome('not-sent') : err
+  Object.defineProperty(client, 'query', {
+    configurable: true, writable: true, enumerable: false,
+    value: function query(this: Client, ...args: unknown[]): unknown {
+      const first = args[0] as { submit?: unknown } | null | undefined
+      if (typeof first === 'object' && first !== null && typeof first.submit === 'function') return original.apply(this, args)
+      const last = args[args.length - 1]
+      if (typeof last === 'function') {
+        process.nextTick(() => (last as (e: Error) => void)(own))
+        return undefined
+      }
+      return Promise.reject(own)
+    },
+  })
+}
+
+/**
+ * Runs `fn` once the client has been idle (nothing in flight or queued) for `quietMs`, or at its first idle
+ * moment after `maxWaitMs` (a busy client is never idle that long). Nothing happens for a client that ends.
+ * For the guard's one query on a client its owner holds: sent where it stands in nobody's way, not even in
+ * the way of a server's late stray message that pg must see with no query in flight.
+ */
+export function whenIdle(client: Client, fn: () => void, quietMs = 10, maxWaitMs = 1000): void {
+  const c = client$(client)
+  const q = c as unknown as { _queryQueue?: unknown[]; queryQueue?: unknown[] }
+  // Outside a transaction block too: a query of ours first in a block would take its snapshot.
+  const idle = (): boolean => !hasQueryInFlight(client) && (('_queryQueue' in q ? q._queryQueue : q.queryQueue)?.length ?? 0) === 0 && txStatusOf(client) !== 'T' && txStatusOf(client) !== 'E'
+  const started = Date.now()
+  const check = (): void => {
+    if (c._ending || c._ended || c._queryable === false) return
+    if (!idle()) return void client.once('drain', wait)
+    if (Date.now() - started >= maxWaitMs) return fn()
+    // Idle now: go if it stays idle for quietMs (pg's 'drain' in between means it was used meanwhile).
+    let used = false
+    const mark = (): void => {
+      used = true
+    }
+    client.once('drain', mark)
+    setTimeout(() => {
+      client.off('drain', mark)
+      if (!used && idle()) check2()
+      else wait()
+    }, quietMs).unref()
+  }
+  const check2 = (): void => {
+    if (c._ending || c._ended || c._queryable === false) return
+    if (idle()) fn()
+    else wait()
+  }
+  const wait = (): void => {
+    if (Date.now() - started >= maxWaitMs) {
+      if (idle()) fn()
+      else client.once('drain', () => check2())
+      return
+    }
+    setImmediate(check)
+  }
+  setImmediate(check)
 }

@@ -20,8 +20,6 @@
 import type { EventEmitter } from 'node:events'
 import type { Socket } from 'node:net'
 import type { Client, Pool as PgPool, PoolClient } from 'pg'
-import { ConnectionEvictedError } from '../errors'
-import { failQueries, type TxStatus, txStatusOf, type XidState } from './in-flight'
 
 /** The parts of pg's Connection this library reads. */
 interface PgConnection extends EventEmitter {
@@ -87,6 +85,18 @@ export type ClientClass = new (config?: Record<string, unknown>, ...rest: unknow
 
 export const client$ = (c: Client): PgClientInternals => c as unknown as PgClientInternals
 export const pool$ = (p: PgPool): PgPoolInternals => p as unknown as PgPoolInternals
+
+/** The transaction status of the last ReadyForQuery: 'I' idle, 'T' in a block, 'E' in a failed block; null unknown. */
+export type TxStatus = 'I' | 'T' | 'E' | null
+
+/** resolveInDoubt's tracking of one client's transaction id, kept on its slot (in-flight.ts). */
+export interface XidState {
+  /** The current transaction's id, once learnt (null until then, and after the transaction ended). */
+  xid: string | null
+  /** 0 nothing injected; 1 the statement's answer is still due; 2 taking ours off the connection. */
+  phase: 0 | 1 | 2
+  pending: string | null
+}
 
 /** What a server says of itself (in_hot_standby and default_transaction_read_only, or their SQL fallbacks). */
 export interface ServerRole {
@@ -240,26 +250,6 @@ export function removeIdle(pool: PgPool, client: Client): void {
   client$(client).connection?.stream?.destroy()
 }
 
-/**
- * Destroy an in-use client's socket with `err`: pg rejects the running query with `err` at once and marks
- * the client unqueryable, so pg-pool removes it on release. (The client also emits `err`; the guard keeps
- * a listener on every client so that this never becomes an uncaught exception.) A query its holder sends
- * afterwards gets a copy of `err` that says it was not sent, not pg's generic "not queryable".
- *
- * `perQuery`: each query in flight or queued gets its own error (in the order of in-flight.ts queriesOf),
- * built by the guard for what became of it. `reset`: called with the socket's fd first (the guard sets
- * SO_LINGER to 0 there, so the close sends an RST and no unacknowledged COMMIT is delivered late from an
- * orphaned socket).
- */
-export function destroyInUse(client: Client, err: Error, perQuery?: readonly Error[], reset?: (fd: number) => void): void {
-  const slot = slotOf(client)
-  if (slot) slot.evicted = err
-  rejectLaterQueries(client, err)
-  if (perQuery && perQuery.length > 0) failQueries(client, perQuery)
-  const fd = reset ? fdOf(rawSocketOf(client)) : undefined
-  if (fd !== undefined) reset!(fd)
-  client$(client).connection?.stream?.destroy(err)
-}
 
 /**
  * Connects one of the guard's own clients (host monitors, promotion watches, address checks, the in-doubt
@@ -280,77 +270,12 @@ export function closeOwn(client: Client, why: Error): void {
   client$(client).connection?.stream?.destroy(why)
 }
 
-/**
- * From now on, `client.query()` rejects (or calls back) with a not-sent copy of `err`, as an own property of
- * this one client: the class's query() stays pg's own, so the guard costs no query anything.
- * Submittables (cursors, streams) go to pg, which fails them as not queryable.
- */
-function rejectLaterQueries(client: Client, err: Error): void {
-  const original = (client as unknown as { query: (...a: unknown[]) => unknown }).query
-  const own = err instanceof ConnectionEvictedError ? err.withOutcome('not-sent') : err
-  Object.defineProperty(client, 'query', {
-    configurable: true, writable: true, enumerable: false,
-    value: function query(this: Client, ...args: unknown[]): unknown {
-      const first = args[0] as { submit?: unknown } | null | undefined
-      if (typeof first === 'object' && first !== null && typeof first.submit === 'function') return original.apply(this, args)
-      const last = args[args.length - 1]
-      if (typeof last === 'function') {
-        process.nextTick(() => (last as (e: Error) => void)(own))
-        return undefined
-      }
-      return Promise.reject(own)
-    },
-  })
-}
 
 /** Whether the guard destroyed this client (its later errors are pg's echo of that, not news). */
 export function evictedByGuard(client: Client): boolean {
   return (slotOf(client)?.evicted ?? null) !== null
 }
 
-/**
- * Runs `fn` once the client has been idle (nothing in flight or queued) for `quietMs`, or at its first idle
- * moment after `maxWaitMs` (a busy client is never idle that long). Nothing happens for a client that ends.
- * For the guard's one query on a client its owner holds: sent where it stands in nobody's way, not even in
- * the way of a server's late stray message that pg must see with no query in flight.
- */
-export function whenIdle(client: Client, fn: () => void, quietMs = 10, maxWaitMs = 1000): void {
-  const c = client$(client)
-  const q = c as unknown as { _queryQueue?: unknown[]; queryQueue?: unknown[] }
-  // Outside a transaction block too: a query of ours first in a block would take its snapshot.
-  const idle = (): boolean => !hasQueryInFlight(client) && (('_queryQueue' in q ? q._queryQueue : q.queryQueue)?.length ?? 0) === 0 && txStatusOf(client) !== 'T' && txStatusOf(client) !== 'E'
-  const started = Date.now()
-  const check = (): void => {
-    if (c._ending || c._ended || c._queryable === false) return
-    if (!idle()) return void client.once('drain', wait)
-    if (Date.now() - started >= maxWaitMs) return fn()
-    // Idle now: go if it stays idle for quietMs (pg's 'drain' in between means it was used meanwhile).
-    let used = false
-    const mark = (): void => {
-      used = true
-    }
-    client.once('drain', mark)
-    setTimeout(() => {
-      client.off('drain', mark)
-      if (!used && idle()) check2()
-      else wait()
-    }, quietMs).unref()
-  }
-  const check2 = (): void => {
-    if (c._ending || c._ended || c._queryable === false) return
-    if (idle()) fn()
-    else wait()
-  }
-  const wait = (): void => {
-    if (Date.now() - started >= maxWaitMs) {
-      if (idle()) fn()
-      else client.once('drain', () => check2())
-      return
-    }
-    setImmediate(check)
-  }
-  setImmediate(check)
-}
 
 /** Abandon a connection attempt: its connect() fails with `err` (pg reports a stream error while connecting). */
 export function failConnect(client: Client, err: Error): void {

@@ -13,7 +13,8 @@ import { resolveGuardOptions } from '../options'
 import { parseHosts } from '../topology/hosts'
 import { type AcquireClient, type ClientClass, type PendingItem } from '../pg/internals'
 import { guardedClientClass } from '../pg/client-classes'
-import { HookBinding, type PoolHooks, type Release, wrap } from '../pg/pool-wrappers'
+import { HookBinding, type PoolHooks } from '../pg/hooks'
+import { type Release, wrap } from '../pg/pool-wrappers'
 
 export interface PoolConfig extends Omit<pg.PoolConfig, 'host' | 'port'> {
   /** One host, a comma-separated list ('a,b') or an array, tried in order as libpq does. */
