@@ -34,8 +34,13 @@ describe('routing prefers healthy hosts (real packet loss)', { skip }, () => {
     const B = `${b.host}:${b.port}`
     const pool = new Pool({ ...c.config, host: [a.host, b.host], port: [a.port, b.port], max: 8, maxLifetimeSeconds: 3 })
     pool.on('error', () => {})
+    // Each connection with the time its attempt began (its record's createdAt): one planned just before A
+    // turned degraded may finish after it (a SYN lost to the 18 % loss is sent again after 1 s).
     const opened: { host: string; at: number }[] = []
-    pool.on('connect', (client: Client) => opened.push({ host: `${client.host}:${client.port}`, at: Date.now() }))
+    pool.on('connect', (client: Client) => {
+      const row = pool.guard.snapshot().find((r) => r.backendPid === (client as unknown as { processID: number }).processID)
+      opened.push({ host: `${client.host}:${client.port}`, at: row?.createdAt ?? Date.now() })
+    })
     const transitions: HealthTransition[] = []
     pool.guard.on('health', (t) => transitions.push(t))
     const evictions: EvictionEvent[] = []
@@ -52,14 +57,14 @@ describe('routing prefers healthy hosts (real packet loss)', { skip }, () => {
     const degraded = transitions.find((t) => t.to === 'degraded')!
     assert.equal(degraded.endpoint, A)
     const after = (): { host: string; at: number }[] => opened.filter((o) => o.at > degraded.at)
-    await until(() => after().length >= 8, '8 connections opened after A was degraded', 15_000)
+    await until(() => after().length >= 8, '8 connections begun after A was degraded', 15_000)
     const moved = after()
     const onA = pool.guard.snapshot().filter((r) => `${r.configuredHost}:${r.configuredPort}` === A).length
     await load.stop()
     await fault.remove()
     fault = undefined
     console.log(`# A degraded ${degraded.at - lossAt} ms after the loss began (${degraded.evidence}); ` +
-      `${moved.length} connections opened since, on ${[...new Set(moved.map((o) => o.host))].join(', ')}; ${onA} still on A`)
+      `${moved.length} connections begun since, on ${[...new Set(moved.map((o) => o.host))].join(', ')}; ${onA} still on A`)
     assert.deepEqual([...new Set(moved.map((o) => o.host))], [B], 'every new connection on the healthy host')
     assert.equal(transitions.some((t) => t.endpoint === B && t.to === 'degraded'), false, 'B was never degraded')
     assert.deepEqual(evictions.map((e) => `${e.reason}: ${e.evidence}`), [], 'a degraded host is never evicted for being slow')
