@@ -156,6 +156,13 @@ export function assemble(
     beforeTick: () => metrics.maybeBind(), // an SDK registered after this pool: report from now on
     onHealth: (t) => emit('health', t),
     onReplication: (t) => emit('replication', t),
+    readIdentity: (rec) => {
+      // A pooled client is asked only idle in its pool (else at its next release, as always); one its owner
+      // holds is asked the first moment it is idle (connect.ts identityLater).
+      if (attachment.actions === undefined && rec.state !== 'idle') return
+      registry.noteIdentityAsked(rec)
+      hooks.identityLater?.(rec.client)
+    },
     onPass: (report) => {
       metrics.pass(report.durationMs, report.retransmits, report.keepaliveProbes)
       passStats.passes++

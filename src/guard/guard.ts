@@ -92,7 +92,7 @@ export class Guard extends EventEmitter<GuardEvents> {
     return {
       primary: t.primary,
       targetSessionAttrs: t.options.targetSessionAttrs,
-      hosts: [...t.hosts.values()].map((h) => ({ ...h, spec: { ...h.spec }, replication: { ...h.replication }, routes: h.routes.map((r) => ({ ...r })) })),
+      hosts: [...t.hosts.values()].map((h) => ({ ...h, spec: { ...h.spec }, replication: { ...h.replication }, routes: h.routes.map((r) => ({ ...r })), serversSeen: [...h.serversSeen] })),
       servers: [...t.servers.values()].map((x) => ({ ...x, role: x.role && { ...x.role } })),
     }
   }

@@ -51,6 +51,8 @@ export interface SchedulerDeps {
   onHealth?(t: HealthTransition): void
   /** A host's replication link turned lost, or ok again, with the evidence. */
   onReplication?(t: ReplicationTransition): void
+  /** Read the server a session reached (the judge asked: identitiesWanted); marks it asked first. */
+  readIdentity?(rec: ConnRecord): void
   onPass(report: PassReport): void
 }
 
@@ -267,6 +269,10 @@ export class Scheduler {
       const rec = byId.get(v.id)
       if (rec) this.d.evictor.evict(rec, v, now)
     }
+    for (const id of j.identities) {
+      const rec = byId.get(id)
+      if (rec && !rec.identityAsked) this.d.readIdentity?.(rec)
+    }
     for (const [key, why] of j.hostsDown) t.markDown(key, why)
     for (const [key, why] of j.unreachable) t.markDown(key, why)
     for (const key of j.hostsUp) t.markUp(key)
@@ -327,7 +333,7 @@ export class Scheduler {
       fencing: observed,
       sockets: live.map((r) => ({
         id: r.id, hostKey: r.hostKey, ip: r.remoteAddress, role: r.reportedRole, roleAt: r.reportedRoleAt, region: r.region,
-        serverId: r.server?.id ?? null, loginAt: r.serverAt, pooler: r.pooler === true,
+        serverId: r.server?.id ?? null, loginAt: r.serverAt, pooler: r.pooler === true, identityAsked: r.identityAsked,
       })),
     }
   }

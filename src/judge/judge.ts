@@ -29,7 +29,7 @@ import { judgeLifecycle } from './lifecycle-rules'
 import { judgeLogin } from './login-rules'
 import { judgeReplication, type ReplicationOptions, type ReplicationOutput, type ReplicationMemory } from './replication-rules'
 import { type DegradedHosts, noteDegradedHosts } from './routing-rules'
-import { decideFencing, type TopologySocket, topologyVerdicts } from './topology-rules'
+import { decideFencing, identitiesWanted, type TopologySocket, topologyVerdicts } from './topology-rules'
 import { marksHostDown, type Verdict, VERDICTS } from './verdicts'
 
 export type { Verdict }
@@ -117,6 +117,8 @@ export interface Judgement {
   unreachable: Map<string, string>
   /** Hosts that answered again (their monitor, a recovery probe): marked up. */
   hostsUp: Set<string>
+  /** Sessions whose server to read now (topology-rules.ts identitiesWanted). */
+  identities: number[]
 }
 
 /**
@@ -171,6 +173,7 @@ export function judge(f: Facts): Judgement {
   }
 
   let fencing: Judgement['fencing'] = null
+  let identities: number[] = []
   if (f.topology) {
     const t = f.topology
     let hostsNow = t.hosts
@@ -190,6 +193,7 @@ export function judge(f: Facts): Judgement {
       verdicts.push({ id: v.id, kind: v.kind, evidence: v.evidence, firstEvidenceAt: f.now })
       if (VERDICTS[v.kind].recheckHost) rechecks.add(hostOf.get(v.id)!)
     }
+    identities = identitiesWanted(hostsNow as Map<string, HostState>, t.sockets, serversNow)
   }
 
   const replication: Judgement['replication'] = []
@@ -207,7 +211,7 @@ export function judge(f: Facts): Judgement {
     else if (!hostsDown.has(r.key)) hostsUp.add(r.key)
   }
 
-  return { verdicts, memory, hosts, probeRequests, hostsDown, rechecks, fencing, suspicion, health, degradedHosts, replication, recovery: f.down ?? [], unreachable, hostsUp }
+  return { verdicts, memory, hosts, probeRequests, hostsDown, rechecks, fencing, suspicion, health, degradedHosts, replication, recovery: f.down ?? [], unreachable, hostsUp, identities }
 }
 
 /** A fact that cannot wait for a tick. */

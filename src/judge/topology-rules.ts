@@ -30,6 +30,8 @@ export interface TopologySocket {
   loginAt?: number | null
   /** Through a pooler: the session's server changes per transaction, so no verdict rests on one server. */
   pooler?: boolean
+  /** Its identity has been asked for already (once per session). */
+  identityAsked?: boolean
 }
 
 /** A topology verdict: the judge dates it (firstEvidenceAt) at the tick that found it. */
@@ -257,4 +259,16 @@ function describeServer(s: ServerState): string {
   const where = s.address !== null ? `${s.address}${s.port !== null ? `:${s.port}` : ''}` : s.id
   const role = s.role ? (s.role.inHotStandby ? 'standby' : 'primary') : 'role unknown'
   return `${where}, ${role}${s.timeline !== null ? `, timeline ${s.timeline}` : ''}`
+}
+
+/**
+ * Sessions whose server must be read now: not known yet, never asked, not through a pooler, on a host whose
+ * address has been seen leading to more than one server (a VIP switched, a balancer) or while any server is
+ * fenced — there the host's own state cannot speak for the session (it says where the address leads now).
+ * Elsewhere a session its owner holds is never asked, and its last statement stays the owner's own.
+ */
+export function identitiesWanted(hosts: ReadonlyMap<string, HostState>, sockets: readonly TopologySocket[], servers: ReadonlyMap<string, ServerState>): number[] {
+  const anyFenced = [...servers.values()].some((s) => s.fenced !== null) || [...hosts.values()].some((h) => h.fenced !== null)
+  const multi = (h: HostState): boolean => (h.serversSeen?.length ?? 0) > 1
+  return sockets.filter((s) => !s.serverId && !s.identityAsked && !s.pooler && (anyFenced || (hosts.get(s.hostKey) !== undefined && multi(hosts.get(s.hostKey)!)))).map((s) => s.id)
 }

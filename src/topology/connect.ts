@@ -134,10 +134,10 @@ export function connectPlanner(d: ConnectDeps): Partial<PoolHooks> {
     const attempt = (slotOf(client)?.attempt as Attempt | undefined) ?? single
     if (!checksRole && !d.identityAtLogin && !d.topology.anyFenced()) {
       // Nothing to decide at login (no role asked for, no server fenced that the login could have
-      // reached): connect() resolves at login as pg's does, and the identity is read later — for a pooled
-      // client when it is first back in the pool (identityLater, from the guard's release handler), for
-      // one its owner holds the first moment it is idle, outside any transaction block.
-      if (d.ownerHeld) whenIdle(client, () => void readIdentity(client, attempt).catch(() => {}))
+      // reached): connect() resolves at login as pg's does, and the identity is read later (identityLater)
+      // — a pooled client's when it is first back in the pool, one its owner holds only once the judge asks
+      // for it (its address seen leading to more than one server, or a server fenced), so its session's
+      // last statement stays the owner's own (pg_stat_activity) where nothing needs it.
       return undefined
     }
     return checkAtLogin(client, attempt)
@@ -183,7 +183,11 @@ export function connectPlanner(d: ConnectDeps): Partial<PoolHooks> {
   }
   hooks.identityLater = (client) => {
     const attempt = (slotOf(client)?.attempt as Attempt | undefined) ?? single
-    void readIdentity(client, attempt).catch(() => {})
+    const read = (): void => void readIdentity(client, attempt).catch(() => {})
+    // A pooled client is idle in its pool; one its owner holds is asked the first moment it is idle,
+    // outside any transaction block.
+    if (d.ownerHeld) whenIdle(client, read)
+    else read()
   }
   return hooks
 }

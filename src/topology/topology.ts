@@ -72,6 +72,11 @@ export interface HostState {
   serverIdAt: number | null
   /** Recent fresh connections and the server each reached, oldest first (at most ROUTES_KEPT, ROUTES_MS). */
   routes: Route[]
+  /**
+   * Every server this address has been seen leading to, first seen first (fresh connections and the
+   * monitor; at most SERVERS_SEEN_KEPT): more than one means the sessions to it may be on different servers.
+   */
+  serversSeen: string[]
   /** A pooler answers at this address (a session's backend is not its own, and changes per transaction). */
   pooler: boolean | null
   /**
@@ -127,6 +132,7 @@ export function currentServerOf(h: HostState | undefined): string | null {
 
 /** Routes kept per host: enough to tell an address that moved from one that balances over several servers. */
 export const ROUTES_KEPT = 16
+export const SERVERS_SEEN_KEPT = 8
 export const ROUTES_MS = 60_000
 /** Servers no host leads to any more are forgotten after this long without an observation. */
 const SERVER_FORGET_MS = 10 * 60_000
@@ -205,7 +211,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
       this.hosts.set(hostKey(spec), {
         key: hostKey(spec), spec, isName, role: null, roleAt: null, timeline: null, systemId: null, serverId: null, reachable: null, error: null,
         down: null, fenced: null, addresses: null, region: options.regions.regionOf(spec.host, null),
-        replication: unknownReplication('not read yet'), leadsTo: null, leadsToAt: null, serverIdAt: null, routes: [], pooler: null, discoveredFrom: null,
+        replication: unknownReplication('not read yet'), leadsTo: null, leadsToAt: null, serverIdAt: null, routes: [], serversSeen: [], pooler: null, discoveredFrom: null,
       })
     }
     for (const h of this.hosts.values()) {
@@ -429,6 +435,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
       if (obs.serverId) {
         h.serverId = obs.serverId
         h.serverIdAt = obs.at
+        this.seen(h, obs.serverId)
       }
       // What the monitor's session reads is a server observation too (keyed by its identity, or by the
       // host where the server would not say who it is).
@@ -519,10 +526,17 @@ export class Topology extends EventEmitter<TopologyEvents> {
 
   /** A fresh connection to `h` reached server `id` at `at`. */
   private route(h: HostState, id: string, at: number): void {
+    this.seen(h, id)
     h.routes.push({ server: id, at })
     while (h.routes.length > ROUTES_KEPT || (h.routes.length > 0 && h.routes[0].at < at - ROUTES_MS)) h.routes.shift()
     h.leadsTo = id
     h.leadsToAt = at
+  }
+
+  private seen(h: HostState, id: string): void {
+    if (h.serversSeen.includes(id)) return
+    h.serversSeen.push(id)
+    if (h.serversSeen.length > SERVERS_SEEN_KEPT) h.serversSeen.shift()
   }
 
   /** One address check of a configured host, unless a login reached it within the interval (a login is a check too). */
@@ -552,7 +566,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
       const h: HostState = {
         key, spec, isName: false, role: null, roleAt: null, timeline: null, systemId: null, serverId: null, reachable: null, error: null,
         down: null, fenced: null, addresses: null, region: this.options.regions.regionOf(host, host),
-        replication: unknownReplication('not read yet'), leadsTo: null, leadsToAt: null, serverIdAt: null, routes: [], pooler: null, discoveredFrom: from.key,
+        replication: unknownReplication('not read yet'), leadsTo: null, leadsToAt: null, serverIdAt: null, routes: [], serversSeen: [], pooler: null, discoveredFrom: from.key,
       }
       this.hosts.set(key, h)
       this.monitor(h, Math.max(this.options.topologyIntervalMs, DISCOVERED_POLL_MS))

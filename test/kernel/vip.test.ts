@@ -15,7 +15,7 @@
  */
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
-import { type EvictionEvent, Pool, type PoolConfig } from '../../src/index'
+import { Client, type EvictionEvent, Pool, type PoolConfig, standalone } from '../../src/index'
 import { type Cluster, startCluster } from '../../src/testing/cluster'
 import type { VirtualAddress } from '../../src/testing/virtual-address'
 import { writeLoad } from '../../src/testing/workload'
@@ -115,7 +115,17 @@ describe('failover behind a virtual address (DNAT), one configured address, defa
   })
 
   it('an address moved to another server without a promotion: sessions rerouted — idle at once, a held one when released', async () => {
-    const { vip, pool, evictions, a, b } = await setup('127.0.63', false, { max: 4, guard: { addressCheckIntervalMs: 200 } })
+    const { c, vip, pool, evictions, a, b } = await setup('127.0.63', false, { max: 4, guard: { addressCheckIntervalMs: 200 } })
+    // A client its owner holds, on the same address: not asked for its server while the address leads to one.
+    const own = new Client({ ...c.config, host: vip.host, port: vip.port, guard: { addressCheckIntervalMs: 200 } })
+    const ownErrors: Error[] = []
+    own.on('error', (e) => ownErrors.push(e))
+    await own.connect()
+    await own.query('SELECT 1')
+    const ownPid = (own as unknown as { processID: number }).processID
+    assert.equal(standalone.snapshot().find((r) => r.backendPid === ownPid)?.server, null, 'not asked while the address leads to one server')
+    // Its guard's address check has seen where the address leads (a switch comes long after a login).
+    await until(() => standalone.guards().some((g) => g.topology().hosts.some((h) => h.serversSeen.length === 1)), "the owner's guard has checked the address")
     // Three sessions, each back in the pool once (where a pooled session reads its server when nothing at
     // login asked for it), then taken again: one held through the move.
     for (const cl of await Promise.all([pool.connect(), pool.connect(), pool.connect()])) cl.release()
@@ -132,6 +142,10 @@ describe('failover behind a virtual address (DNAT), one configured address, defa
     held.release()
     assert.equal((await pool.query('SELECT host(inet_server_addr()) AS h')).rows[0].h, b.host)
     await until(() => pool.guard.snapshot().every((r) => r.server?.address === b.host), 'every session is on the server the address leads to')
+    // Once the address was seen leading to a second server, the owner's idle client was asked which it is on,
+    // and moved the only way a held client can be: its owner hears a coded error and drops it.
+    await until(() => ownErrors.some((e) => (e as { code?: string }).code === 'PGG_CONNECTION_EVICTED' && (e as { reason?: string }).reason === 'rerouted'), "the owner's client is rerouted")
+    await own.end().catch(() => {})
     await pool.end()
   })
 })

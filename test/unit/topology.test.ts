@@ -71,7 +71,7 @@ describe('attempt plans', () => {
 const host = (key: string, o: Partial<HostState>): HostState => {
   const [h, p] = key.split(':')
   return { key, spec: { host: h, port: Number(p) }, isName: false, role: null, roleAt: null, timeline: null, systemId: null, serverId: null, reachable: true, error: null, down: null, fenced: null, addresses: null, region: null, replication: unknownReplication('test'),
-    leadsTo: null, leadsToAt: null, serverIdAt: null, routes: [], pooler: null, discoveredFrom: null, ...o }
+    leadsTo: null, leadsToAt: null, serverIdAt: null, routes: [], serversSeen: [], pooler: null, discoveredFrom: null, ...o }
 }
 
 describe('fencing (split-brain)', () => {
