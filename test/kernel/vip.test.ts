@@ -100,6 +100,7 @@ describe('failover behind a virtual address (DNAT), one configured address, defa
     const promoted = Date.now()
     await c.promote(b)
     await vip.switchTo(b)
+    const switched = Date.now() // the checks can see the move only from here (promote() took its own time before)
     const first = await load.firstAckOn(b.host, promoted, 10_000).catch((err: Error) => {
       throw new Error(`${err.message}; failures ${JSON.stringify(load.summary().failureCodes)}: ${load.failures.at(-1)?.message}`)
     })
@@ -107,7 +108,7 @@ describe('failover behind a virtual address (DNAT), one configured address, defa
     const old = load.ackedBy(a.host, promoted).length
     const limit = pool.guard.options.addressCheckIntervalMs * 1.2 + 1000
     console.log(`# VIP failover, standby unreachable: old primary acknowledged ${old} writes after the promotion; first write on the new primary ${first.at - promoted} ms after (address checks every ${pool.guard.options.addressCheckIntervalMs} ms); evictions ${JSON.stringify(tally(evictions))}`)
-    assert.ok(first.at - promoted <= limit, `first write on the new primary ${first.at - promoted} ms after the promotion (at most ${limit})`)
+    assert.ok(first.at - switched <= limit, `first write on the new primary ${first.at - switched} ms after the address moved (at most ${limit}; ${first.at - promoted} ms after the promotion began)`)
     assert.equal(load.sentAndAckedBy(a.host, first.at).length, 0, 'no write sent after the new primary was reached landed on the old one')
     assert.ok(evictions.some((e) => e.reason === 'fenced'))
     void s

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test'
 import { ConfigError } from '../../src/errors'
 import { type HostSpec, parseHosts, planAttempts, type ServerRole, satisfies } from '../../src/topology/hosts'
 import { Regions } from '../../src/topology/regions'
-import { balances, decideFencing, movedTo, topologyVerdicts } from '../../src/judge/topology-rules'
+import { balances, decideFencing, identitiesWanted, movedTo, topologyVerdicts } from '../../src/judge/topology-rules'
 import { judgeLogin } from '../../src/judge/login-rules'
 import { serverIdentity } from '../../src/topology/role-query'
 import { unknownReplication } from '../../src/topology/replication-query'
@@ -248,6 +248,21 @@ describe('topology verdicts', () => {
     // Not where the address now leads to a server of the wrong role for the pool.
     const standby = serversOf(server('S2', { role: STANDBY }), server('S3', {}))
     assert.deepEqual(topologyVerdicts(hosts, [sock(4, 'vip:1', { serverId: 'S3', loginAt: 1 })], 'read-write', null, false, standby), [])
+  })
+  it('a session whose server is unknown is asked for it only where its host cannot speak for it', () => {
+    const one = host('a:1', { serversSeen: ['S1'] })
+    const moved = host('vip:1', { serversSeen: ['S1', 'S2'] })
+    const socks = [
+      sock(1, 'a:1'), // an address seen leading to one server: not asked
+      sock(2, 'vip:1'), // to two: asked
+      sock(3, 'vip:1', { serverId: 'S1' }), // known already
+      sock(4, 'vip:1', { identityAsked: true }), // asked once already
+      sock(5, 'vip:1', { pooler: true }), // a pooler's session has no one server
+    ]
+    const hosts = new Map([['a:1', one], ['vip:1', moved]])
+    assert.deepEqual(identitiesWanted(hosts, socks, serversOf(server('S1', {}))), [2])
+    // While any server is fenced, every session whose server is unknown is asked (a login may have reached it).
+    assert.deepEqual(identitiesWanted(hosts, socks, serversOf(server('S1', { fenced: 'split-brain' }))), [1, 2])
   })
 })
 
