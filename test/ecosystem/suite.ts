@@ -208,6 +208,9 @@ export function ecosystemSuite(lib: Library): Suite {
         await Promise.all([1, 2].map(() => db.query('SELECT 1')))
         const idle = db.pool.idleCount
         assert.ok(idle >= 1, `idle clients after the queries: ${idle}`)
+        // A pooled client's server is read the first time it is back in the pool: until that query has
+        // answered, its backend is 'active', not 'idle'.
+        await until(() => db.pool.guard.snapshot().every((r) => r.server !== null || r.pooler === true), 'every session has read its server')
         const removed = events(db.pool, 'remove', idle)
         const { rowCount } = await cluster.get().primary.query(
           "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND state = 'idle'",

@@ -59,7 +59,10 @@ describe('npm run demo (short mode)', () => {
         // Act 3, behind a virtual address: the guard, given the one address, fences the old primary at the promotion.
         const v = summary.vip!
         assert.ok(v.guarded.firstWriteOnNewPrimaryMs !== null && v.guarded.firstWriteOnNewPrimaryMs < 2000, JSON.stringify(v.guarded))
-        assert.ok(v.guarded.oldPrimaryWritesAfterFault <= 100, JSON.stringify(v.guarded))
+        // The writers do not pause: how many the old primary took before the promotion was seen is the
+        // machine's speed (121 in 49 ms once, on a loaded CI). What the guard owns: none sent after it saw it.
+        assert.ok(v.guarded.guardSawNewPrimaryMs !== null && v.guarded.guardSawNewPrimaryMs < 2000, JSON.stringify(v.guarded))
+        assert.equal(v.guarded.oldPrimaryWritesAfterGuardSaw, 0, JSON.stringify(v.guarded))
         assert.equal(v.plain.firstWriteOnNewPrimaryMs, null, 'pg.Pool never leaves the old primary')
         assert.ok(v.plain.oldPrimaryWritesAfterFault > 10 * Math.max(1, v.guarded.oldPrimaryWritesAfterFault), JSON.stringify(v))
       } else {
