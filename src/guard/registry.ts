@@ -101,7 +101,7 @@ export interface KernelSnapshot extends Omit<KernelSample, 'bytesReceived' | 'by
 /** A record as `snapshot()` returns it: plain data (JSON-safe), no client or socket object, no secrets. */
 export type ConnSnapshot = Omit<
   ConnRecord,
-  'client' | 'socket' | 'hostKey' | 'acquiredStack' | 'leakReported' | 'kernel' | 'goneReason' | 'attempt' | 'serverAt' | 'identityAsked' | 'reportedRole' | 'reportedRoleAt' | 'evicted' | 'txStatus' | 'xid'
+  'client' | 'socket' | 'hostKey' | 'acquiredStack' | 'leakReported' | 'kernel' | 'goneReason' | 'attempt' | 'serverAt' | 'identityAsked' | 'reportedRole' | 'reportedRoleAt' | 'txStatus' | 'xid'
 > & {
   /** 'primary' or 'standby', as the session reported it (in_hot_standby), or null until known. */
   role: 'primary' | 'standby' | null
@@ -153,7 +153,7 @@ export class Registry {
       backendPid: null, region: null, socketOptions: null, reportedRole: null, reportedRoleAt: null,
       attempt, kernel: null, verdict: null, goneReason: null, createdAt: now, lastAcquiredAt: null, lastReleasedAt: null,
       uses: 0, acquiredStack: null, leakReported: false, server: null, serverAt: null, pooler: null, identityAsked: false,
-      evicted: null, txStatus: null, xid: undefined,
+      txStatus: null, xid: undefined,
     }
     this.all.add(rec)
     attachSlot(client, rec)
@@ -314,7 +314,7 @@ export class Registry {
 export function toSnapshot(rec: ConnRecord, timeline: number | null): ConnSnapshot {
   const {
     client: _c, socket: _s, acquiredStack: _a, leakReported: _l, kernel: k, goneReason: _g, attempt: _p, serverAt: _sa, identityAsked: _ia,
-    reportedRole: role, reportedRoleAt: _ra, evicted: _e, txStatus: _t, xid: _x, ...rest
+    reportedRole: role, reportedRoleAt: _ra, txStatus: _t, xid: _x, ...rest
   } = rec
   return {
     ...rest,

@@ -208,8 +208,6 @@ function loadSerializer(): (text: string) => Buffer {
  * orphaned socket).
  */
 export function destroyInUse(client: Client, err: Error, perQuery?: readonly Error[], reset?: (fd: number) => void): void {
-  const slot = slotOf(client)
-  if (slot) slot.evicted = err
   rejectLaterQueries(client, err)
   if (perQuery && perQuery.length > 0) failQueries(client, perQuery)
   const fd = reset ? fdOf(rawSocketOf(client)) : undefined

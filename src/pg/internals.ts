@@ -106,8 +106,8 @@ export interface ServerRole {
 
 /**
  * What this library keeps per client, on the client (guard/registry.ts ConnRecord is this object, with the
- * guard's own fields): the attempt it was built for, the role its session reported, the error the guard
- * destroyed it with, and what in-flight.ts tracks where pg does not.
+ * guard's own fields): the attempt it was built for, the role its session reported, and what in-flight.ts
+ * tracks where pg does not.
  */
 export interface ClientSlot {
   /** The attempt (host, port, required role) the client was built for, if the pool planned one. */
@@ -115,8 +115,6 @@ export interface ClientSlot {
   /** The role the session last reported (ParameterStatus, PostgreSQL 14+), and when; null until then. */
   reportedRole: ServerRole | null
   reportedRoleAt: number | null
-  /** The error the guard destroyed the client with; later queries get a not-sent copy. */
-  evicted: Error | null
   /** For pg copies that do not keep it: the last ReadyForQuery's status (in-flight.ts). */
   txStatus: TxStatus
   /** resolveInDoubt: the transaction id tracking (in-flight.ts), when on. */
@@ -269,13 +267,6 @@ export function connectOwn(client: Client): Promise<unknown> {
 export function closeOwn(client: Client, why: Error): void {
   client$(client).connection?.stream?.destroy(why)
 }
-
-
-/** Whether the guard destroyed this client (its later errors are pg's echo of that, not news). */
-export function evictedByGuard(client: Client): boolean {
-  return (slotOf(client)?.evicted ?? null) !== null
-}
-
 
 /** Abandon a connection attempt: its connect() fails with `err` (pg reports a stream error while connecting). */
 export function failConnect(client: Client, err: Error): void {
