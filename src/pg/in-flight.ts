@@ -79,6 +79,18 @@ function activeOf(c: Internals): PgQuery | null {
   return ('_activeQuery' in c ? c._activeQuery : c.activeQuery) ?? null
 }
 
+/** The queries sent and not answered yet, oldest first: pg's active query, then its pipeline's sent queue. */
+function sentOf(c: Internals): PgQuery[] {
+  const active = activeOf(c)
+  return [...(active ? [active] : []), ...(c._sentQueryQueue ?? [])]
+}
+
+/** The queries waiting in the client, not sent yet. */
+function queueOf(c: Internals): PgQuery[] | undefined {
+  // Newer pg keeps _queryQueue (and a deprecated getter under the old name, which warns); pg 8.11 queryQueue.
+  return '_queryQueue' in c ? c._queryQueue : c.queryQueue
+}
+
 function textOf(q: PgQuery): string | null {
   return typeof q.text === 'string' ? q.text : null
 }
@@ -86,9 +98,7 @@ function textOf(q: PgQuery): string | null {
 /** What is on a client now: the last ReadyForQuery's status, the texts of the queries sent and unanswered (oldest first; null where a query has no text) and how many are queued. */
 export function queriesOf(client: Client): { status: TxStatus; sent: (string | null)[]; queued: number } {
   const c = $(client)
-  const active = activeOf(c)
-  const queue = '_queryQueue' in c ? c._queryQueue : c.queryQueue
-  return { status: txStatusOf(client), sent: [...(active ? [active] : []), ...(c._sentQueryQueue ?? [])].map(textOf), queued: queue?.length ?? 0 }
+  return { status: txStatusOf(client), sent: sentOf(c).map(textOf), queued: queueOf(c)?.length ?? 0 }
 }
 
 /**
@@ -98,10 +108,8 @@ export function queriesOf(client: Client): { status: TxStatus; sent: (string | n
  */
 export function failQueries(client: Client, errors: readonly Error[]): void {
   const c = $(client)
-  const active = activeOf(c)
-  // Newer pg keeps _queryQueue (and a deprecated getter under the old name, which warns); pg 8.11 queryQueue.
-  const queue = '_queryQueue' in c ? c._queryQueue : c.queryQueue
-  const queries = [...(active ? [active] : []), ...(c._sentQueryQueue ?? []), ...(queue ?? [])]
+  const queue = queueOf(c)
+  const queries = [...sentOf(c), ...(queue ?? [])]
   if (queries.length === 0) return
   if ('_activeQuery' in c) c._activeQuery = null
   else c.activeQuery = null
@@ -246,9 +254,8 @@ function rejectLaterQueries(client: Client, err: Error): void {
  */
 export function whenIdle(client: Client, fn: () => void, quietMs = 10, maxWaitMs = 1000): void {
   const c = client$(client)
-  const q = c as unknown as { _queryQueue?: unknown[]; queryQueue?: unknown[] }
   // Outside a transaction block too: a query of ours first in a block would take its snapshot.
-  const idle = (): boolean => !hasQueryInFlight(client) && (('_queryQueue' in q ? q._queryQueue : q.queryQueue)?.length ?? 0) === 0 && txStatusOf(client) !== 'T' && txStatusOf(client) !== 'E'
+  const idle = (): boolean => !hasQueryInFlight(client) && (queueOf($(client))?.length ?? 0) === 0 && txStatusOf(client) !== 'T' && txStatusOf(client) !== 'E'
   const started = Date.now()
   const check = (): void => {
     if (c._ending || c._ended || c._queryable === false) return
