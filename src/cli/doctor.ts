@@ -6,8 +6,7 @@
  */
 import { existsSync } from 'node:fs'
 import { isIP } from 'node:net'
-import { parseConnectionString } from '../topology/hosts'
-import { parseHosts } from '../topology/hosts'
+import { parseConnectionString, parseHosts } from '../topology/hosts'
 import { CliError, CliErrorCodes, UsageError } from './errors'
 import { parseJsonText, readInputFile } from './input'
 import { print } from './output'

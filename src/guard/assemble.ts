@@ -67,6 +67,8 @@ export function assemble(
   emit: Emit, onEnding: () => void, onEnded: () => void
 ): Parts {
   const { poolOptions, hosts, targetSessionAttrs, loadBalanceHosts, defaultName, connectDeadlineMs, monitorConfig } = readPoolConfig(pool, given, o)
+  /** The clients are held by their owner from their connect (standalone), not handed out by a pg-pool. */
+  const ownerHeld = attachment.actions !== undefined
   const named = uniquePoolName(o.poolName ?? `${attachment.namePrefix ?? ''}${defaultName}`)
   const metrics: PoolMetrics = new PoolMetrics(named.name, o.metrics, o.meterProvider as MeterProvider | null, () => poolView(pool, registry.records(), scheduler, topology, o.minIdle), o.zone)
   const regions = new Regions(o.regions)
@@ -159,7 +161,7 @@ export function assemble(
     readIdentity: (rec) => {
       // A pooled client is asked only idle in its pool (else at its next release, as always); one its owner
       // holds is asked the first moment it is idle (connect.ts identityLater).
-      if (attachment.actions === undefined && rec.state !== 'idle') return
+      if (!ownerHeld && rec.state !== 'idle') return
       registry.noteIdentityAsked(rec)
       hooks.identityLater?.(rec.client)
     },
@@ -194,7 +196,7 @@ export function assemble(
       // The check after login is the judge's; a refusal is carried out by the evictor (the login phase).
       decideLogin: (client, login) => scheduler.decide({ kind: 'login', now: Date.now(), id: registry.get(client)?.id ?? null, login }).login!,
       identityAtLogin: o.resolveInDoubt,
-      ownerHeld: attachment.actions !== undefined,
+      ownerHeld,
       sawIdentity: (client, identity, pooler, at) => {
         const rec = registry.get(client)
         if (rec) registry.noteIdentity(rec, identity, pooler, at)
@@ -221,7 +223,7 @@ export function assemble(
       const rec = registry.get(client as unknown as Client)
       if (rec) registry.noteAcquiredStack(rec, t.stack)
     }
-    if (attachment.actions === undefined) instrumentConnect(pool, hooks)
+    if (!ownerHeld) instrumentConnect(pool, hooks)
     if (metrics.active) useTime()
   }
   if (metrics.active || o.leakDetectionThresholdMs > 0) instrument()

@@ -28,7 +28,7 @@ export interface EvictionEvent {
   at: number
 }
 
-/** The ways to act on a pg client (pg/adapter.ts in the guard; recorded calls in unit tests). */
+/** The ways to act on a pg client (pg/internals.ts and pg/in-flight.ts in the guard; recorded calls in unit tests). */
 export interface EvictionActions {
   /** For clients their owner holds (standalone): idle while no query is in flight. A pool's clients go by their state. */
   isIdle?(client: Client): boolean

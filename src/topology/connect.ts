@@ -5,8 +5,8 @@
  * before degraded ones (the guard's `isDegraded` fact). Failed attempts move to the next host; the caller
  * hears only once, with NoHostAvailableError naming every host tried and why it was rejected.
  *
- * Data flows one way: the plan names an attempt, the adapter builds the client for it and remembers which
- * (attemptOf), the check reads that and the role the session reported (reportedRoleOf). Nothing here reads
+ * Data flows one way: the plan names an attempt, the guarded Client class builds the client for it and the
+ * client's slot remembers which (attemptOf), the check reads that and the role the session reported (reportedRoleOf). Nothing here reads
  * the guard's registry.
  */
 import type { Client } from 'pg'
@@ -80,6 +80,8 @@ export function connectPlanner(d: ConnectDeps): Partial<PoolHooks> {
   const multi = d.hosts.length > 1
   const checksRole = d.targetSessionAttrs !== 'any' || multi
   const single: Attempt = { ...d.hosts[0], require: d.targetSessionAttrs }
+  /** The attempt the client was built for (its slot), or the one host's where nothing was planned. */
+  const attemptOf = (client: Client): Attempt => (slotOf(client)?.attempt as Attempt | undefined) ?? single
   const allDown = (): boolean => d.hosts.every((h) => d.topology.state(h.host, h.port)?.down)
   const downError = (): Error => {
     const states = d.hosts.map((h) => d.topology.state(h.host, h.port))
@@ -131,7 +133,7 @@ export function connectPlanner(d: ConnectDeps): Partial<PoolHooks> {
     return identity
   }
   hooks.afterConnect = (client) => {
-    const attempt = (slotOf(client)?.attempt as Attempt | undefined) ?? single
+    const attempt = attemptOf(client)
     if (!checksRole && !d.identityAtLogin && !d.topology.anyFenced()) {
       // Nothing to decide at login (no role asked for, no server fenced that the login could have
       // reached): connect() resolves at login as pg's does, and the identity is read later (identityLater)
@@ -182,7 +184,7 @@ export function connectPlanner(d: ConnectDeps): Partial<PoolHooks> {
       )
   }
   hooks.identityLater = (client) => {
-    const attempt = (slotOf(client)?.attempt as Attempt | undefined) ?? single
+    const attempt = attemptOf(client)
     const read = (): void => void readIdentity(client, attempt).catch(() => {})
     // A pooled client is idle in its pool; one its owner holds is asked the first moment it is idle,
     // outside any transaction block.
