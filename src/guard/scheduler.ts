@@ -242,15 +242,10 @@ export class Scheduler {
     }
     const j = judge(facts)
     if (kernel) {
-      if (kernel.classify) {
-        this.memory = j.memory ?? new Map()
-        this.hosts = j.hosts ?? []
-        this.cadence = afterPass(this.cadence, cadenceInput, { readProc, procCostMs: procScanMs, suspicion: j.suspicion, unusual: j.suspicion || inputs.some((i) => !quiet(i)) })
-      } else {
-        this.memory.clear()
-        this.hosts = []
-        this.cadence = afterPass(this.cadence, cadenceInput, { readProc, procCostMs: procScanMs, suspicion: false, unusual: false })
-      }
+      // Not weighed (every socket idle and quiet): no memory, no summaries, nothing suspect or unusual.
+      this.memory = j.memory ?? new Map()
+      this.hosts = j.hosts ?? []
+      this.cadence = afterPass(this.cadence, cadenceInput, { readProc, procCostMs: procScanMs, suspicion: j.suspicion, unusual: j.suspicion || inputs.some((i) => !quiet(i)) })
     }
     this.act(j, [...live, ...connecting], now)
     if (report) {
@@ -271,7 +266,7 @@ export class Scheduler {
     }
     for (const id of j.identities) {
       const rec = byId.get(id)
-      if (rec && !rec.identityAsked) this.d.readIdentity?.(rec)
+      if (rec) this.d.readIdentity?.(rec)
     }
     for (const [key, why] of j.hostsDown) t.markDown(key, why)
     for (const [key, why] of j.unreachable) t.markDown(key, why)

@@ -11,7 +11,7 @@
  */
 import { normalizeAddress } from '../kernel/proc-net-tcp'
 import { describeRole, satisfies, type ServerRole, type TargetSessionAttrs } from '../topology/hosts'
-import { currentServerOf, type HostState, type Route, type ServerState } from '../topology/topology'
+import { anyFenced, currentServerOf, type HostState, type Route, type ServerState } from '../topology/topology'
 import type { TopologyVerdictKind, Verdict } from './verdicts'
 
 export interface TopologySocket {
@@ -268,7 +268,7 @@ function describeServer(s: ServerState): string {
  * Elsewhere a session its owner holds is never asked, and its last statement stays the owner's own.
  */
 export function identitiesWanted(hosts: ReadonlyMap<string, HostState>, sockets: readonly TopologySocket[], servers: ReadonlyMap<string, ServerState>): number[] {
-  const anyFenced = [...servers.values()].some((s) => s.fenced !== null) || [...hosts.values()].some((h) => h.fenced !== null)
-  const multi = (h: HostState): boolean => (h.serversSeen?.length ?? 0) > 1
-  return sockets.filter((s) => !s.serverId && !s.identityAsked && !s.pooler && (anyFenced || (hosts.get(s.hostKey) !== undefined && multi(hosts.get(s.hostKey)!)))).map((s) => s.id)
+  const fenced = anyFenced(hosts, servers)
+  const unknown = sockets.filter((s) => !s.serverId && !s.identityAsked && !s.pooler)
+  return unknown.filter((s) => fenced || (hosts.get(s.hostKey)?.serversSeen.length ?? 0) > 1).map((s) => s.id)
 }

@@ -130,6 +130,22 @@ export function currentServerOf(h: HostState | undefined): string | null {
   return h.serverId ?? `host:${h.key}`
 }
 
+/** A host nothing has been observed of yet: configured (`discoveredFrom` null), or a standby of `discoveredFrom`. */
+function newHost(spec: HostSpec, isName: boolean, region: string | null, discoveredFrom: string | null): HostState {
+  return {
+    key: hostKey(spec), spec, isName, role: null, roleAt: null, timeline: null, systemId: null, serverId: null, reachable: null, error: null,
+    down: null, fenced: null, addresses: null, region, replication: unknownReplication('not read yet'),
+    leadsTo: null, leadsToAt: null, serverIdAt: null, routes: [], serversSeen: [], pooler: null, discoveredFrom,
+  }
+}
+
+/** Whether any server or host is fenced (the Topology's own state, or the judge's fencing of this tick). */
+export function anyFenced(hosts: ReadonlyMap<string, HostState>, servers: ReadonlyMap<string, ServerState>): boolean {
+  for (const s of servers.values()) if (s.fenced) return true
+  for (const h of hosts.values()) if (h.fenced) return true
+  return false
+}
+
 /** Routes kept per host: enough to tell an address that moved from one that balances over several servers. */
 export const ROUTES_KEPT = 16
 export const SERVERS_SEEN_KEPT = 8
@@ -193,7 +209,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
   readonly replicationReadings = new Map<string, { reading: ReplicationReading | null; at: number }>()
   /**
    * Per host key, the latest word on whether the host answers — its monitor's poll, or a recovery probe's
-   * answer — and when. Facts: the judge marks a host down or up from them (judge.ts reachabilityOf).
+   * answer — and when. Facts: the judge marks a host down or up from them (judge.ts, `reachability`).
    */
   readonly reachability = new Map<string, HostReading>()
   private readonly monitors = new Map<string, HostMonitor>()
@@ -208,11 +224,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
     super()
     for (const spec of options.hosts) {
       const isName = !spec.host.startsWith('/') && isIP(spec.host) === 0
-      this.hosts.set(hostKey(spec), {
-        key: hostKey(spec), spec, isName, role: null, roleAt: null, timeline: null, systemId: null, serverId: null, reachable: null, error: null,
-        down: null, fenced: null, addresses: null, region: options.regions.regionOf(spec.host, null),
-        replication: unknownReplication('not read yet'), leadsTo: null, leadsToAt: null, serverIdAt: null, routes: [], serversSeen: [], pooler: null, discoveredFrom: null,
-      })
+      this.hosts.set(hostKey(spec), newHost(spec, isName, options.regions.regionOf(spec.host, null), null))
     }
     for (const h of this.hosts.values()) {
       if (!this.monitored || h.spec.host.startsWith('/')) h.replication = unknownReplication(NOT_MONITORED)
@@ -326,9 +338,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
 
   /** Whether any server is fenced now: a login could reach it, so its identity is checked before the pool takes it. */
   anyFenced(): boolean {
-    for (const s of this.servers.values()) if (s.fenced) return true
-    for (const h of this.hosts.values()) if (h.fenced) return true
-    return false
+    return anyFenced(this.hosts, this.servers)
   }
 
   /** The server a host leads to now, as far as known (judge/topology-rules.ts currentServerOf). */
@@ -563,11 +573,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
       const spec = { host, port: port ?? from.spec.port }
       const key = hostKey(spec)
       if (this.hosts.has(key)) continue
-      const h: HostState = {
-        key, spec, isName: false, role: null, roleAt: null, timeline: null, systemId: null, serverId: null, reachable: null, error: null,
-        down: null, fenced: null, addresses: null, region: this.options.regions.regionOf(host, host),
-        replication: unknownReplication('not read yet'), leadsTo: null, leadsToAt: null, serverIdAt: null, routes: [], serversSeen: [], pooler: null, discoveredFrom: from.key,
-      }
+      const h = newHost(spec, false, this.options.regions.regionOf(host, host), from.key)
       this.hosts.set(key, h)
       this.monitor(h, Math.max(this.options.topologyIntervalMs, DISCOVERED_POLL_MS))
       this.changed(h)
