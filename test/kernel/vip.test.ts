@@ -106,7 +106,10 @@ describe('failover behind a virtual address (DNAT), one configured address, defa
     })
     const s = await load.stop()
     const old = load.ackedBy(a.host, promoted).length
-    const limit = pool.guard.options.addressCheckIntervalMs * 1.2 + 1000
+    // A check may have begun just before the switch (and reached the old primary); the next one comes at most
+    // 1.2 intervals later (jitter). Then its login, the fencing, and the writers' new logins and first write:
+    // 2 s for those on this shared 2-core machine (3.6 s in all was seen once on Node 26 in CI with 1 s).
+    const limit = pool.guard.options.addressCheckIntervalMs * 1.2 + 2000
     console.log(`# VIP failover, standby unreachable: old primary acknowledged ${old} writes after the promotion; first write on the new primary ${first.at - promoted} ms after (address checks every ${pool.guard.options.addressCheckIntervalMs} ms); evictions ${JSON.stringify(tally(evictions))}`)
     assert.ok(first.at - switched <= limit, `first write on the new primary ${first.at - switched} ms after the address moved (at most ${limit}; ${first.at - promoted} ms after the promotion began)`)
     assert.equal(load.sentAndAckedBy(a.host, first.at).length, 0, 'no write sent after the new primary was reached landed on the old one')

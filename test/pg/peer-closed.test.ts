@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { WarningCodes, type EvictionEvent, Pool } from '../../src/index'
-import { captureWarnings, events, useCluster } from '../helpers'
+import { captureWarnings, events, until, useCluster } from '../helpers'
 
 const cluster = useCluster({ primaryHost: '127.0.0.24' })
 const uncaught: Error[] = []
@@ -49,6 +49,9 @@ describe('peer-closed connections', () => {
     const pool = new Pool({ ...c.config, max: 1 })
     pool.on('error', () => {})
     for (let i = 0; i < 5; i++) {
+      // The last round's client read its server when first back in the pool: a query taken out meanwhile
+      // would queue behind that one, and the kill would hit the guard's query, not this one.
+      await until(() => pool.guard.snapshot().every((r) => r.server !== null), 'the pooled session has read its server')
       const client = await pool.connect()
       const pid = (client as unknown as { processID: number }).processID
       const running = client.query('SELECT pg_sleep(10)').then(() => 'completed', (e: Error & { code?: string }) => e.code)
